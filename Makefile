@@ -1,0 +1,67 @@
+# tinyrepro: reproduce the OctoML MLPerf Tiny v1.0 submission.
+# Two commands for a newcomer: `make reproduce` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Offline mirror of the pinned inputs (same relative paths as the lock file).
+MIRROR ?= $(TINYREPRO_MIRROR)
+ENGINE ?= auto
+BASE_IMAGE ?= tinyrepro/debian-base:bookworm
+PYTEST_ARGS ?=
+
+export TINYREPRO_MIRROR := $(MIRROR)
+
+.PHONY: help venv deps reproduce test bench doctor images base-image lock clean distclean
+
+help: ## show this help
+	@echo "tinyrepro: reproduce the OctoML MLPerf Tiny v1.0 results"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo
+	@echo "  variables: MIRROR=DIR (offline inputs), ENGINE=auto|docker|local, PYTEST_ARGS=..."
+
+deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
+	@command -v debootstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq debootstrap; \
+	  else echo "debootstrap missing: sudo apt-get install debootstrap"; fi; }
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=..."; exit 3; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP) ## create the project venv (.venv) from requirements.lock
+
+reproduce: $(STAMP) ## fetch, recompute, run what this host can, diff, report
+	$(PY) -m bundle reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE)
+
+test: $(STAMP) deps ## run the test suite (unit, local parts: pty, Docker, TVM)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## print benchmark figures (also: tinyrepro bench --json)
+	$(PY) -m bundle bench $(if $(MIRROR),--mirror $(MIRROR))
+
+doctor: $(STAMP) ## preflight: Docker, images, serial devices, probes, disk, network
+	$(PY) -m bundle doctor
+
+base-image: deps ## bootstrap the local Debian base image without a registry
+	bash scripts/bootstrap-base-image.sh $(BASE_IMAGE)
+
+images: $(STAMP) base-image ## build the images this host can build
+	$(PY) -m bundle images build --base-image $(BASE_IMAGE)
+
+lock: ## regenerate requirements.lock from a fresh resolve (needs PyPI)
+	$(PYTHON) -m venv /tmp/tinyrepro-lock && /tmp/tinyrepro-lock/bin/pip install -q '.[models,test]' \
+	  && /tmp/tinyrepro-lock/bin/pip freeze --exclude tinyrepro > requirements.lock
+
+clean: ## remove run outputs (keeps the venv and the download cache)
+	rm -rf artifacts/runs
+
+distclean: clean ## remove everything generated, venv and caches included
+	rm -rf $(VENV) artifacts/cache artifacts/inputs

@@ -1,0 +1,199 @@
+"""Fetch pinned inputs: cache, then mirror, then HTTPS, always SHA-256 verified.
+
+Objects live content-addressed in `<cache>/sha256/<digest>`; `fetch(rel)` also
+materialises them at `<cache>/tree/<rel>` (hard link, or copy across devices) so a
+locked prefix such as `published/octoml-v1.0/` is an ordinary folder for the parser.
+Writes go to a temporary name and are renamed into place, so an interrupted fetch
+never leaves a file that looks complete; HTTP downloads keep their `.part` and resume
+with a Range request. A file whose digest differs is deleted and is an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bundle.errors import ChecksumMismatch, FetchError, NetworkUnavailable
+from bundle.fetch.lock import Lock, LockedFile, load_lock
+
+MIRROR_ENV = "TINYREPRO_MIRROR"
+CHUNK = 1 << 16
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("TINYREPRO_CACHE")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "artifacts" / "cache"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class FetchStats:
+    from_cache: int = 0
+    from_mirror: int = 0
+    downloaded: int = 0
+    bytes: int = 0
+
+
+class Fetcher:
+    def __init__(self, lock: Lock, cache_dir: Path, mirror: Path | None = None,
+                 offline: bool = False, progress: bool = True, timeout_s: float = 30.0):
+        self.lock = lock
+        self.cache_dir = Path(cache_dir)
+        self.mirror = Path(mirror) if mirror else None
+        self.offline = offline
+        self.progress = progress
+        self.timeout_s = timeout_s
+        self.stats = FetchStats()
+
+    @classmethod
+    def from_lock(cls, lock_path: Path | None = None, cache_dir: Path | None = None,
+                  mirror: Path | str | None = None, **kw) -> "Fetcher":
+        """Build a fetcher; `mirror` defaults to $TINYREPRO_MIRROR."""
+        mirror = mirror or os.environ.get(MIRROR_ENV) or None
+        if mirror and not Path(mirror).is_dir():
+            raise FetchError(f"mirror folder not found: {mirror}",
+                             hint=f"pass an existing folder to --mirror or unset {MIRROR_ENV}")
+        return cls(load_lock(lock_path), cache_dir or default_cache_dir(), mirror, **kw)
+
+    # -- public -------------------------------------------------------------------
+    def fetch(self, rel: str) -> Path:
+        """One verified file, materialised at `<cache>/tree/<rel>`."""
+        entry = self.lock.get(rel)
+        obj = self._object(entry)
+        return self._materialise(entry, obj)
+
+    def fetch_tree(self, prefix: str) -> Path:
+        """Every locked file under `prefix`; returns the folder `<cache>/tree/<prefix>`."""
+        entries = self.lock.under(prefix)
+        if not entries:
+            raise FetchError(f"no locked input under {prefix!r}", hint="see artifacts/lock.yaml for the pinned paths")
+        with _progress(self.progress, f"fetch {prefix}", sum(e.size for e in entries)) as advance:
+            for entry in entries:
+                self._materialise(entry, self._object(entry))
+                advance(entry.size)
+        return self.cache_dir / "tree" / prefix.rstrip("/")
+
+    # -- sources ------------------------------------------------------------------
+    def _object(self, entry: LockedFile) -> Path:
+        obj = self.cache_dir / "sha256" / entry.sha256
+        if obj.is_file() and obj.stat().st_size == entry.size and _digest(obj) == entry.sha256:
+            self.stats.from_cache += 1
+            return obj
+        obj.unlink(missing_ok=True)  # a corrupt cache entry is replaced, never trusted
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        if self.mirror and (self.mirror / entry.path).is_file():
+            self._from_mirror(entry, obj)
+            self.stats.from_mirror += 1
+        elif self.offline:
+            raise NetworkUnavailable(
+                f"{entry.path}: not in the cache{' or the mirror ' + str(self.mirror) if self.mirror else ''}, and offline",
+                hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {entry.path}, or drop --offline to download it")
+        else:
+            self._download(entry, obj)
+            self.stats.downloaded += 1
+        self.stats.bytes += entry.size
+        return obj
+
+    def _from_mirror(self, entry: LockedFile, obj: Path) -> None:
+        tmp = self._tmp(obj)
+        try:
+            shutil.copyfile(self.mirror / entry.path, tmp)
+            self._verify(entry, tmp, f"mirror file {self.mirror / entry.path}")
+            os.replace(tmp, obj)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _download(self, entry: LockedFile, obj: Path) -> None:
+        import requests  # imported here: offline runs never need it
+        import urllib3
+
+        part = obj.with_suffix(".part")
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
+        try:
+            with requests.get(entry.url, headers=headers, stream=True, timeout=self.timeout_s) as resp:
+                if resp.status_code == 404:
+                    raise FetchError(f"{entry.path}: upstream says 404 at {entry.url}",
+                                     hint="the pinned upstream moved; use a mirror (--mirror DIR)")
+                resp.raise_for_status()
+                mode = "ab" if resp.status_code == 206 else "wb"
+                with open(part, mode) as fh:
+                    # read1 hands over what has arrived, so a dropped connection keeps it for resume
+                    while block := resp.raw.read1(CHUNK, decode_content=True):
+                        fh.write(block)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            raise NetworkUnavailable(
+                f"{entry.path}: download from {entry.url} failed ({type(err).__name__})",
+                hint=f"connect to the network and retry (partial data is kept and resumed), "
+                     f"or pass --mirror DIR / set {MIRROR_ENV} to a folder holding {entry.path}") from None
+        try:
+            self._verify(entry, part, f"download of {entry.url}")
+        except ChecksumMismatch:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, obj)
+
+    # -- helpers ------------------------------------------------------------------
+    @staticmethod
+    def _verify(entry: LockedFile, path: Path, what: str) -> None:
+        size = path.stat().st_size
+        digest = _digest(path)
+        if size != entry.size or digest != entry.sha256:
+            path.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"{entry.path}: checksum mismatch in {what}: got sha256 {digest[:16]}… ({size} bytes), "
+                f"locked {entry.sha256[:16]}… ({entry.size} bytes); the file was not kept",
+                hint="the source is corrupt or not the pinned version: re-sync the mirror or retry the download")
+
+    @staticmethod
+    def _tmp(obj: Path) -> Path:
+        fd, name = tempfile.mkstemp(prefix=".fetch-", dir=obj.parent)
+        os.close(fd)
+        return Path(name)
+
+    def _materialise(self, entry: LockedFile, obj: Path) -> Path:
+        dest = self.cache_dir / "tree" / entry.path
+        if dest.is_file() and dest.stat().st_ino == obj.stat().st_ino:
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp(dest)
+        tmp.unlink()
+        try:
+            os.link(obj, tmp)
+        except OSError:
+            shutil.copyfile(obj, tmp)
+        os.replace(tmp, dest)
+        return dest
+
+
+class _progress:
+    """A rich progress bar over bytes, or nothing when progress is off."""
+
+    def __init__(self, enabled: bool, label: str, total: int):
+        self.enabled, self.label, self.total = enabled, label, total
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                             TimeRemainingColumn(), transient=True)
+        self._bar.start()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._bar.stop()

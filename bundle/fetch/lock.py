@@ -1,0 +1,115 @@
+"""The lock file: every external input pinned by repository, commit, path, size, SHA-256.
+
+Schema (version 1), validated on load:
+  sources: {id: {repo, commit, url}}        url is a template: {repo} {commit} {upstream}
+  toolchain: {...}                          pins the container images build from
+  files: [{path, source, upstream, size, sha256}]
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bundle.errors import ConfigError
+
+LOCK_VERSION = 1
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def default_lock_path() -> Path:
+    env = os.environ.get("TINYREPRO_LOCK")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "artifacts" / "lock.yaml"
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    repo: str
+    commit: str
+    url: str
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    path: str
+    source: Source
+    upstream: str
+    size: int
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        s = self.source
+        return s.url.format(repo=s.repo, commit=s.commit, upstream=self.upstream)
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path
+    sources: dict[str, Source]
+    files: dict[str, LockedFile]
+    toolchain: dict
+
+    def under(self, prefix: str) -> list[LockedFile]:
+        return [f for p, f in sorted(self.files.items()) if p.startswith(prefix)]
+
+    def get(self, rel: str) -> LockedFile:
+        try:
+            return self.files[rel]
+        except KeyError:
+            raise ConfigError(f"{rel!r} is not pinned in {self.path}",
+                              hint="only locked inputs can be fetched; add it with scripts/make_lock.py") from None
+
+
+def _fail(path: Path, what: str) -> ConfigError:
+    return ConfigError(f"invalid lock file {path}: {what}",
+                       hint="restore artifacts/lock.yaml from git, or regenerate files: with scripts/make_lock.py")
+
+
+def _source(path: Path, sid: str, raw) -> Source:
+    if not isinstance(raw, dict) or not {"repo", "commit", "url"} <= raw.keys():
+        raise _fail(path, f"source {sid!r} needs repo, commit and url")
+    if not _COMMIT.match(str(raw["commit"])):
+        raise _fail(path, f"source {sid!r}: commit must be a full 40-hex SHA, got {raw['commit']!r}")
+    return Source(sid, str(raw["repo"]), str(raw["commit"]), str(raw["url"]))
+
+
+def _file(path: Path, raw, sources: dict[str, Source]) -> LockedFile:
+    need = {"path", "source", "upstream", "size", "sha256"}
+    if not isinstance(raw, dict) or not need <= raw.keys():
+        raise _fail(path, f"file entry {raw!r} needs {sorted(need)}")
+    if raw["source"] not in sources:
+        raise _fail(path, f"{raw['path']}: unknown source {raw['source']!r}")
+    if not _SHA.match(str(raw["sha256"])) or not isinstance(raw["size"], int) or raw["size"] < 0:
+        raise _fail(path, f"{raw['path']}: bad sha256 or size")
+    rel = str(raw["path"])
+    if rel.startswith("/") or ".." in Path(rel).parts:
+        raise _fail(path, f"{rel}: paths must be relative and stay inside the tree")
+    return LockedFile(rel, sources[raw["source"]], str(raw["upstream"]), raw["size"], raw["sha256"])
+
+
+def load_lock(path: Path | None = None) -> Lock:
+    path = Path(path) if path else default_lock_path()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"lock file not found: {path}", hint="run from a clone of the repository, or set TINYREPRO_LOCK") from None
+    except yaml.YAMLError as err:
+        raise _fail(path, f"not YAML ({err})") from None
+    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
+        raise _fail(path, f"expected version: {LOCK_VERSION}")
+    sources = {sid: _source(path, sid, raw) for sid, raw in (data.get("sources") or {}).items()}
+    files = {}
+    for raw in data.get("files") or []:
+        f = _file(path, raw, sources)
+        if f.path in files:
+            raise _fail(path, f"{f.path} is listed twice")
+        files[f.path] = f
+    return Lock(path, sources, files, data.get("toolchain") or {})
