@@ -12,7 +12,7 @@ import logging
 import sys
 
 from bundle import __version__
-from bundle.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ReproError
+from bundle.errors import EXIT_INTERNAL, EXIT_OK, EXIT_INTERRUPTED, ReproError
 
 # Order is the order in `tinyrepro --help`.
 COMMANDS = [
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except ReproError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # `tinyrepro published --format json | head`: the reader left, not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted: partial results are kept on disk", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,0 +1,103 @@
+"""The reproduction pipeline: plan stages for this host, run them, record what did not run.
+
+Each stage takes data in and gives data out. A stage that cannot run here raises
+StageUnavailable and is recorded NOT_RUN with its reason; a stage that fails is recorded
+FAILED and the pipeline goes on with what does not depend on it. Stage records are
+appended to `<run_dir>/stages.jsonl` as they finish, and the report is written even when
+a later stage fails or the user presses Ctrl-C, so nothing already done is lost.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+
+from bundle.errors import ReproError, StageUnavailable
+
+console = Console(stderr=True)
+
+RAN, NOT_RUN, FAILED = "RAN", "NOT_RUN", "FAILED"
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    status: str
+    reason: str = ""
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+
+def new_run_dir(root: Path) -> Path:
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = root / run_id
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{run_id}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+class Pipeline:
+    """Runs stages in order and keeps their records."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.records: list[StageRecord] = []
+        self._log = run_dir / "stages.jsonl"
+
+    def stage(self, name: str, fn: Callable[[], Any], *, requires: list[str] | None = None) -> Any:
+        """Run `fn` as stage `name`; None when it did not run. `requires` names earlier stages."""
+        missing = [r for r in requires or [] if not self.ran(r)]
+        if missing:
+            self._record(StageRecord(name, NOT_RUN, f"needs stage(s) {', '.join(missing)}, which did not run"))
+            return None
+        console.rule(f"[bold]{name}")
+        start = time.monotonic()
+        try:
+            out = fn()
+        except StageUnavailable as err:
+            self._record(StageRecord(name, NOT_RUN, err.message, time.monotonic() - start))
+            return None
+        except ReproError as err:
+            self._record(StageRecord(name, FAILED, str(err), time.monotonic() - start))
+            return None
+        details = out.get("details", {}) if isinstance(out, dict) else {}
+        self._record(StageRecord(name, RAN, "", time.monotonic() - start, details))
+        return out
+
+    def skip(self, name: str, reason: str) -> None:
+        self._record(StageRecord(name, NOT_RUN, reason))
+
+    def ran(self, name: str) -> bool:
+        return any(r.stage == name and r.status == RAN for r in self.records)
+
+    def _record(self, rec: StageRecord) -> None:
+        self.records.append(rec)
+        with open(self._log, "a") as fh:
+            fh.write(json.dumps(asdict(rec), default=str) + "\n")
+        colour = {RAN: "green", NOT_RUN: "yellow", FAILED: "red"}[rec.status]
+        tail = f": {rec.reason}" if rec.reason else f" ({rec.seconds:.1f} s)"
+        console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}")
+
+
+def reachable(host: str, port: int = 443, timeout_s: float = 3.0) -> str | None:
+    """None if a TCP connection to host:port opens, else why not."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as err:
+        return f"{host}:{port} unreachable ({err.__class__.__name__}: {err})"
+
+
+def upstream_block(hosts: list[str]) -> str | None:
+    """Reason the pinned upstream sources cannot be reached, or None."""
+    problems = [p for p in (reachable(h) for h in hosts) if p]
+    return "; ".join(problems) if problems else None

@@ -1,0 +1,73 @@
+"""EMON trace files (spec §3.3, §3.4).
+
+`read_trace(path) -> Trace`: `trace1-energy.bin` is 1 tag byte, a float32 LE
+sample rate (Hz), then float32 LE samples (µJ per sample period).
+`read_timestamps(path) -> list[float]`: `trace1-timestamps.json` is a JSON array
+of GPIO edge times in seconds since `emon trace on`.
+
+Both validate what scoring relies on and raise ParseError otherwise: sizes,
+a finite positive sample rate, finite samples, an odd edge count of at least 3,
+non-decreasing edge times.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bundle.errors import ParseError
+
+HEADER_BYTES = 5
+KNOWN_TAG = 0xF1       # constant in all 95 known traces; meaning unknown, so only reported
+MAX_RATE_HZ = 1e7      # far above any EMON; rejects garbage read as a float
+
+
+@dataclass(frozen=True)
+class Trace:
+    tag: int
+    fs: float
+    samples: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.fs
+
+
+def read_trace(path: Path) -> Trace:
+    path = Path(path)
+    data = path.read_bytes()
+    hint = "trace1-energy.bin is truncated or not an EMON trace; fetch it again"
+    if len(data) < HEADER_BYTES + 4:
+        raise ParseError(f"{path}: {len(data)} bytes, too short for a trace (header 5 + samples)", hint=hint)
+    if (len(data) - HEADER_BYTES) % 4:
+        raise ParseError(f"{path}: {len(data)} bytes is not 5 + 4*n: the last sample is cut", hint=hint)
+    fs = float(np.frombuffer(data, "<f4", count=1, offset=1)[0])
+    if not (math.isfinite(fs) and 0 < fs <= MAX_RATE_HZ):
+        raise ParseError(f"{path}: sample rate {fs!r} Hz is not plausible", hint=hint)
+    samples = np.frombuffer(data, "<f4", offset=HEADER_BYTES).astype(np.float64)
+    if not np.all(np.isfinite(samples)):
+        bad = int(np.argmin(np.isfinite(samples)))
+        raise ParseError(f"{path}: sample {bad} is not a finite number", hint=hint)
+    return Trace(data[0], fs, samples)
+
+
+def read_timestamps(path: Path) -> list[float]:
+    path = Path(path)
+    hint = "trace1-timestamps.json is corrupt; fetch it again"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{path}: not valid JSON ({exc})", hint=hint) from None
+    if not isinstance(values, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        raise ParseError(f"{path}: expected a JSON array of numbers (seconds)", hint=hint)
+    if len(values) < 3 or len(values) % 2 == 0:
+        raise ParseError(f"{path}: {len(values)} edges; expected 1 + 2 per infer (11 for a median run)", hint=hint)
+    for i, (a, b) in enumerate(zip(values, values[1:]), start=1):
+        if b < a:
+            raise ParseError(f"{path}: edge {i} ({b} s) is earlier than edge {i - 1} ({a} s)", hint=hint)
+    return [float(v) for v in values]

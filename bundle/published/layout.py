@@ -1,0 +1,122 @@
+"""Folders laid out like upstream `closed/<Submitter>/`.
+
+`find_mode_dirs(root) -> list[ModeDir]` lists every
+`results/<variant>/<board>/<benchmark>/<mode>/` folder (mode ∈ performance,
+accuracy, energy; benchmark ∈ kws, ic, vww, ad); the system id is
+`<variant>/<board-folder>`. `load_systems(root) -> list[SystemInfo]` reads
+`systems/*.json`, repairing the defects seen upstream (missing commas between
+lines, tabs or control characters in strings) and recording which file was
+repaired. `board_key(name)` normalises board spellings so that NUCLEO_L4R5ZI,
+NUCLEO-L4R5ZI and nucleo_l4r5zi compare equal (and NRF5340-DK with nrf5340dk).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bundle.errors import ParseError
+
+MODES = ("performance", "accuracy", "energy")
+BENCHMARKS = ("kws", "ic", "vww", "ad")
+# A line that ends a JSON value, followed by a line that starts a new member/element.
+_ENDS_VALUE = re.compile(r'(["}\]\d]|true|false|null)\s*$')
+_STARTS_MEMBER = re.compile(r'^\s*["{\[]')
+JSON_HINT = "fix the system JSON by hand or fetch it again"
+
+
+@dataclass(frozen=True)
+class ModeDir:
+    variant: str
+    board: str
+    benchmark: str
+    mode: str
+    path: Path
+
+    @property
+    def system(self) -> str:
+        return f"{self.variant}/{self.board}"
+
+
+@dataclass
+class SystemInfo:
+    path: Path
+    data: dict
+    repairs: list[str] = field(default_factory=list)   # what was fixed to read it
+
+    @property
+    def board_name(self) -> str:
+        return str(self.data.get("Board Name", ""))
+
+    def matches(self, variant: str, board: str) -> bool:
+        """True if this JSON describes <variant>/<board> (by file name, else by Board Name)."""
+        stem = board_key(self.path.stem)
+        if board_key(variant) in stem and board_key(board) in stem:
+            return True
+        return board_key(self.board_name) == board_key(board) and board_key(variant) in stem
+
+
+def board_key(name: str) -> str:
+    """Spelling-independent key: lower case, letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def find_mode_dirs(root: Path) -> list[ModeDir]:
+    root = Path(root)
+    results = root / "results"
+    if not results.is_dir():
+        raise ParseError(f"{root}: no results/ folder",
+                         hint="pass a folder laid out like closed/<Submitter>/ (results/, systems/)")
+    found = []
+    for mode_dir in sorted(results.glob("*/*/*/*")):
+        variant, board, bench, mode = mode_dir.relative_to(results).parts
+        if mode_dir.is_dir() and bench in BENCHMARKS and mode in MODES:
+            found.append(ModeDir(variant, board, bench, mode, mode_dir))
+    if not found:
+        raise ParseError(f"{results}: no <variant>/<board>/<benchmark>/<mode>/ folders",
+                         hint="benchmark must be kws|ic|vww|ad and mode performance|accuracy|energy")
+    return found
+
+
+def _repair_missing_commas(text: str) -> tuple[str, list[int]]:
+    lines = text.split("\n")
+    fixed = []
+    for i in range(len(lines) - 1):
+        nxt = next((ln for ln in lines[i + 1:] if ln.strip()), "")
+        if _ENDS_VALUE.search(lines[i]) and _STARTS_MEMBER.match(nxt) and not lines[i].rstrip().endswith(("{", "[", ",")):
+            lines[i] = lines[i].rstrip() + ","
+            fixed.append(i + 1)
+    return "\n".join(lines), fixed
+
+
+def read_json_lenient(path: Path) -> tuple[dict, list[str]]:
+    """Parse a system JSON; returns (data, repairs). ParseError if even the repair fails."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    repairs: list[str] = []
+    try:
+        return json.loads(text), repairs
+    except json.JSONDecodeError:
+        pass
+    try:
+        data = json.loads(text, strict=False)          # tabs/control characters inside strings
+        return data, ["control characters inside strings accepted"]
+    except json.JSONDecodeError:
+        pass
+    repaired, lines = _repair_missing_commas(text)
+    try:
+        data = json.loads(repaired, strict=False)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}), and the missing-comma repair did not help",
+                         hint="fix the file by hand or fetch it again") from None
+    if not isinstance(data, dict):
+        raise ParseError(f"{path}: expected a JSON object, found {type(data).__name__}", hint=JSON_HINT)
+    return data, [f"added missing comma at end of line {n}" for n in lines]
+
+
+def load_systems(root: Path) -> list[SystemInfo]:
+    out = []
+    for path in sorted((Path(root) / "systems").glob("*.json")):
+        data, repairs = read_json_lenient(path)
+        out.append(SystemInfo(path, data, repairs))
+    return out

@@ -1,0 +1,52 @@
+"""Bad inputs for the published-results parser and the tolerance policy.
+
+Each folder under tests/corpus/published/ is one case: a small tree (`tree/`, laid
+out like closed/<Submitter>/) or a `policy.yaml`, and an `expect.yaml` naming the
+error class and a message fragment, or the rows (metric, status, reason fragment)
+and notes the case must produce.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bundle import errors
+from bundle.diff import load_policy
+from bundle.published.parse import recompute_tree, system_notes
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "published"
+CASES = sorted(p for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
+
+
+def _run(case: Path):
+    if (case / "policy.yaml").is_file():
+        return load_policy(case / "policy.yaml"), []
+    tree = case / "tree"
+    labels = case / "labels" if (case / "labels").is_dir() else None
+    notes = system_notes(tree)
+    return recompute_tree(tree, labels), notes
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Path):
+    expect = yaml.safe_load((case / "expect.yaml").read_text())
+    if "error" in expect:
+        with pytest.raises(getattr(errors, expect["error"])) as info:
+            _run(case)
+        assert expect["message"] in str(info.value)
+        assert info.value.hint, "every error must tell the user what to do"
+        return
+    rows, notes = _run(case)
+    for want in expect.get("rows", []):
+        got = [r for r in rows if r["metric"] == want["metric"]]
+        assert len(got) == 1, f"one row for {want['metric']}: {rows}"
+        assert got[0]["status"] == want["status"], got[0]
+        assert want.get("reason", "") in got[0]["reason"]
+        if "published" in want:
+            assert got[0]["published"] == want["published"]
+        if got[0]["status"] == "NOT_RUN":
+            assert got[0]["recomputed"] is None or got[0]["published"] is None
+    for fragment in expect.get("notes", []):
+        assert any(fragment in n for n in notes), notes
