@@ -1,0 +1,63 @@
+"""`tinyrepro reproduce`: the main job. Plans the stages for this host and runs them.
+
+fetch ─▶ published-recompute ─▶ images ─▶ code/compile/firmware/flash ─▶ run ─▶ diff ─▶ report
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bundle.commands.fetch import add_fetch_options, fetcher_from_args
+from bundle.config import BENCHMARKS, load_reproduce_config
+from bundle.errors import EXIT_INTERRUPTED, StageUnavailable
+from bundle.pipeline import Pipeline, console, new_run_dir, upstream_block
+from bundle import stages
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reproduce", help="fetch, recompute, run what this host can, diff, report")
+    add_fetch_options(p)
+    p.add_argument("--port", default=os.environ.get("PORT") or None,
+                   help="serial port of a flashed board (default: $PORT); without it the software DUT stands in")
+    p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto",
+                   help="where stages run: containers through the Docker engine, or this host (default: auto)")
+    p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
+                   help="base image for the runner image (e.g. one made by scripts/bootstrap-base-image.sh)")
+    p.add_argument("--backends", default=None, help="software-DUT model runtimes, comma-separated (default: config)")
+    p.add_argument("--limit", type=int, default=None, help="accuracy runs: only the first N stimuli (quick look)")
+    p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
+    p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    cfg = load_reproduce_config(args.config)
+    run_dir = new_run_dir(args.out)
+    console.print(f"run folder: {run_dir}")
+    pipe = Pipeline(run_dir)
+    ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
+                         base_image=args.base_image, limit=args.limit,
+                         backends=args.backends.split(",") if args.backends else list(cfg.sim.backends))
+    interrupted = False
+    try:
+        ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
+        ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
+                               requires=["fetch"]) or []
+        _toolchain_stages(pipe, ctx)
+        ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
+        ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
+        ctx.rows += stages.not_run_rows(ctx)
+    except KeyboardInterrupt:
+        interrupted = True
+        pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
+    code = stages.write_report(ctx, pipe)
+    return EXIT_INTERRUPTED if interrupted else code
+
+
+def _toolchain_stages(pipe: Pipeline, ctx) -> None:
+    """Images and the build chain: run what this host can, say why the rest did not run."""
+    block = upstream_block(ctx.cfg.upstream_hosts)
+    ctx.upstream_block = block
+    ctx.images = pipe.stage("images", lambda: stages.build_images(ctx)) or {}
+    for name in ("code", "compile", "firmware", "flash"):
+        pipe.stage(name, lambda name=name: stages.toolchain_stage(ctx, name))

@@ -1,0 +1,264 @@
+"""The stages of `tinyrepro reproduce`, as functions: data in, data out.
+
+Each returns its output (rows, paths, records) or raises StageUnavailable with the
+reason it cannot run on this host; `bundle.pipeline.Pipeline` records either.
+Only this module and the CLI know every part of the bundle.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bundle.config import BENCHMARKS, ReproduceConfig
+from bundle.errors import StageUnavailable
+from bundle.pipeline import Pipeline, console
+
+PUBLISHED = "published/octoml-v1.0/"
+KWS_MODEL = "models/kws_ref_model.tflite"
+DUT_IN_STAGE = "/dev/ttyDUT"
+
+
+@dataclass
+class Context:
+    cfg: ReproduceConfig
+    run_dir: Path
+    port: str | None
+    engine: str
+    base_image: str | None
+    limit: int | None
+    backends: list[str]
+    inputs: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    run_dirs: list[dict] = field(default_factory=list)
+    images: dict = field(default_factory=dict)
+    upstream_block: str | None = None
+    engine_obj: object = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dut_kind(self) -> str:
+        return "board" if self.port else "sim"
+
+
+# -- fetch and published ------------------------------------------------------------
+def fetch_inputs(fetcher, cfg: ReproduceConfig) -> dict:
+    out = {"published": fetcher.fetch_tree(PUBLISHED),
+           "datasets": fetcher.fetch_tree("datasets/"),
+           "models": fetcher.fetch_tree("models/"),
+           "cache": fetcher.cache_dir}
+    s = fetcher.stats
+    out["details"] = {"from_cache": s.from_cache, "from_mirror": s.from_mirror, "downloaded": s.downloaded,
+                      "mirror": str(fetcher.mirror) if fetcher.mirror else None}
+    return out
+
+
+def recompute_published(ctx: Context) -> list[dict]:
+    from bundle.published import parse
+
+    root = ctx.inputs["published"]
+    ctx.notes += parse.system_notes(root)
+    return parse.recompute_tree(root, ctx.inputs["datasets"])
+
+
+# -- images and the build chain -----------------------------------------------------
+def _engine(ctx: Context):
+    if ctx.engine_obj is None:
+        from bundle.engine.base import get_engine
+
+        kwargs = {"base_image": ctx.base_image} if ctx.base_image and ctx.engine != "local" else {}
+        ctx.engine_obj = get_engine(ctx.engine, **kwargs)
+    return ctx.engine_obj
+
+
+def build_images(ctx: Context) -> dict:
+    """Build what this host can (the runner image); say why the others are not built."""
+    from bundle.engine.images import HostCaps, plan_images
+
+    engine = _engine(ctx)
+    if not engine.caps.needs_images:
+        raise StageUnavailable("engine 'local' runs stages on this host: no images are built"
+                               + ("" if ctx.engine == "local" else " (no Docker engine reachable)"))
+    reach = {"pypi", "debian"} | (set() if ctx.upstream_block else {"github"})
+    plans = {p.target: p for p in plan_images(HostCaps(docker=True, reachable=frozenset(reach)))}
+    built = {}
+    for target, plan in plans.items():
+        if not plan.buildable:
+            ctx.notes.append(f"image {target}: not built: {plan.reason}")
+            continue
+        record, _rebuilt = engine.ensure_image(target)
+        built[target] = record
+    return {"built": built, "plans": plans,
+            "details": {t: (vars(r) if r else None) for t, r in built.items()}
+            | {f"{t} (skipped)": p.reason for t, p in plans.items() if not p.buildable}}
+
+
+TOOLCHAIN_NEEDS = {
+    "code": ("github", None),
+    "compile": ("github", "tvm"),
+    "firmware": ("github", "zephyr"),
+    "flash": ("board", "zephyr"),
+}
+
+
+def toolchain_stage(ctx: Context, name: str) -> dict:
+    """code, compile, firmware, flash: each needs GitHub sources, its image, or a board."""
+    need, image = TOOLCHAIN_NEEDS[name]
+    if need == "github" and ctx.upstream_block:
+        what = {"code": "OctoML's generated model code and Zephyr projects (closed/OctoML/code/) are not in the mirror",
+                "compile": "the tvm image (TVM built from source at e3a6cb6a) cannot be built",
+                "firmware": "the zephyr image (Zephyr v2.7.3 + modules, SDK 0.13.2, pinned CMSIS) cannot be built"}[name]
+        raise StageUnavailable(f"{what}: GitHub is not reachable from this host ({ctx.upstream_block})")
+    if name == "flash" and not ctx.port:
+        raise StageUnavailable("no board attached (pass PORT=/dev/ttyACM0 with a probe on USB); the software DUT needs no flashing")
+    if image and image not in ctx.images.get("built", {}):
+        plan = ctx.images.get("plans", {}).get(image)
+        raise StageUnavailable(f"the {image} image is not available: {plan.reason if plan else 'images stage did not run'}")
+    raise StageUnavailable(f"{name}: running it needs the {image or 'network'} stage chain, which this "
+                           f"version drives only through `docker compose -f compose/compose.yaml run {name}`")
+
+
+# -- run ------------------------------------------------------------------------------
+def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
+    from bundle.runner.builds import iterations
+
+    return iterations(ctx.cfg.sim.performance_system, benchmark, mode)
+
+
+def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str):
+    """The run stage as data: the runner talks to the DUT device passed in as DUT_IN_STAGE."""
+    from bundle.engine.base import Mount, StageSpec
+
+    n, w = _iterations(ctx, benchmark, mode)
+    cmd = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_IN_STAGE,
+           "--benchmark", benchmark, "--mode", mode, "--out", "/out",
+           "--system", ctx.cfg.sim.performance_system, "--n", str(n), "--w", str(w),
+           "--cache", "/cache", "--baud", str(ctx.cfg.sim.baud)]
+    if ctx.limit and mode == "accuracy":
+        cmd += ["--limit", str(ctx.limit)]
+    lock = Path(__file__).resolve().parents[1] / "artifacts" / "lock.yaml"
+    return StageSpec(
+        name=f"run:{label}:{benchmark}:{mode}", image_target="runner", command=cmd,
+        mounts=[Mount(str(ctx.inputs["cache"]), "/cache", True), Mount(str(lock), "/lock.yaml", True),
+                Mount(str(out), "/out", False)],
+        devices=[f"{port}:{DUT_IN_STAGE}"], network=False,
+        env={"TINYREPRO_LOCK": "/lock.yaml"}, timeout_s=6 * 3600)
+
+
+def _sim_pacing(ctx: Context, mode: str) -> dict:
+    sim = ctx.cfg.sim
+    if mode == "performance":
+        return {"baud": sim.baud, "infer_ms": sim.performance_infer_ms}
+    return {"baud": 0, "infer_ms": sim.accuracy_infer_ms}
+
+
+def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None) -> dict:
+    from bundle.dut.sim import SimProcess
+
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out}")
+    if backend is None:
+        result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label))
+    else:
+        model = ctx.inputs["models"] / Path(KWS_MODEL).name
+        with SimProcess(backend=backend, benchmark=benchmark, model=model,
+                        **_sim_pacing(ctx, mode)) as port:
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label))
+    return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out,
+            "dut_kind": "board" if backend is None else "sim", "backend": backend,
+            "engine": result.engine, "image": vars(result.image) if result.image else None,
+            "seconds": round(result.duration_s, 1)}
+
+
+def run_benchmarks(ctx: Context) -> list[dict]:
+    """Run every offline benchmark and mode on the board, or on each software-DUT backend."""
+    engine = _engine(ctx)
+    if engine.caps.needs_images and "runner" not in ctx.images.get("built", {}):
+        ctx.notes.append("run: the runner image is not available, so the run stage ran on this host (engine local)")
+        from bundle.engine.base import get_engine
+        engine = get_engine("local")
+    duts = [("board", None)] if ctx.port else [(f"sim-{b}", b) for b in ctx.backends]
+    done = []
+    for label, backend in duts:
+        for benchmark in ctx.cfg.offline_benchmarks:
+            for mode in ctx.cfg.modes:
+                out = ctx.run_dir / "runs" / label / benchmark / mode
+                try:
+                    done.append(_run_one(ctx, engine, label, benchmark, mode, out, backend))
+                except StageUnavailable as err:
+                    ctx.notes.append(f"run {label} {benchmark} {mode}: not run: {err.message}")
+                    done.append({"label": label, "benchmark": benchmark, "mode": mode, "dir": None,
+                                 "reason": err.message, "dut_kind": "sim", "backend": backend})
+    if not any(d["dir"] for d in done):
+        raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
+    return done
+
+
+# -- diff and report -------------------------------------------------------------------
+def diff_runs(ctx: Context) -> list[dict]:
+    from bundle.diff import diff_mode_dirs
+
+    rows = []
+    for run in ctx.run_dirs:
+        for system in ctx.cfg.compare_systems:
+            published = ctx.inputs["published"] / "results" / system / run["benchmark"] / run["mode"]
+            if run["dir"] is None:
+                rows.append(_not_run(system, run["benchmark"], run["mode"], run["label"], run["reason"]))
+                continue
+            for row in diff_mode_dirs(published, run["dir"], ctx.inputs["datasets"], run["dut_kind"]):
+                row["system"] = system
+                row["dut"] = run["label"]
+                rows.append(row)
+    return rows
+
+
+_MODE_METRICS = {"accuracy": ["top1_pct", "auc"], "performance": ["throughput_ips", "latency_ms"],
+                 "energy": ["energy_uj"]}
+
+
+def _not_run(system: str, benchmark: str, mode: str, dut: str, reason: str) -> dict:
+    return {"section": "reproduce", "system": system, "benchmark": benchmark, "mode": mode,
+            "metric": ",".join(_MODE_METRICS[mode]), "published": None, "reproduced": None,
+            "verdict": "NOT_RUN", "reason": reason, "dut": dut}
+
+
+def not_run_rows(ctx: Context) -> list[dict]:
+    """Rows for what this host did not reproduce at all, each with its reason."""
+    rows = []
+    for system in ctx.cfg.compare_systems:
+        for benchmark in BENCHMARKS:
+            for mode in ("accuracy", "performance", "energy"):
+                reason = None
+                if benchmark not in ctx.cfg.offline_benchmarks:
+                    reason = ctx.cfg.missing_stimuli_reason.get(benchmark, "stimuli not available")
+                elif mode == "energy":
+                    reason = ("energy mode needs an EMON (LPM01A) and an IO manager wired to the board; "
+                              "the runner drives performance and accuracy over a direct DUT link only")
+                elif mode not in ctx.cfg.modes:
+                    reason = "mode not selected in the reproduce config"
+                if reason:
+                    rows.append(_not_run(system, benchmark, mode, ctx.dut_kind, reason))
+    return rows
+
+
+def write_report(ctx: Context, pipe: Pipeline) -> int:
+    from dataclasses import asdict
+
+    from bundle.report import exit_code_for, terminal_report, write_report as write_files
+
+    stages = [asdict(r) for r in pipe.records]
+    env = {"dut": ctx.dut_kind, "port": ctx.port, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
+           "backends": ctx.backends if not ctx.port else None,
+           "images": ctx.images.get("details") if ctx.images else None,
+           "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs]}
+    notes = list(ctx.notes)
+    if not ctx.port:
+        notes.insert(0, "no board attached: a software DUT (sim) stood in; its throughput says nothing "
+                        "about the board and is NOT_COMPARABLE")
+    paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",
+                        notes, stages=stages, environment=env)
+    print(terminal_report(ctx.rows, notes))
+    for rec in pipe.records:
+        print(f"  {rec.status:8} {rec.stage}{': ' + rec.reason if rec.reason else ''}")
+    print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
+    return exit_code_for(ctx.rows)
