@@ -1,0 +1,93 @@
+"""Benchmark figures for the runner and the software DUT (`tinyrepro bench`, `make bench`).
+
+* bload_efficiency: payload rate of `db` downloads over a real pty at an emulated
+  115200 baud, divided by the protocol limit, which counts every character the
+  download puts on the wire (`db load N%` and its reply, each chunk and its reply).
+* kws_accuracy_run_s: the KWS accuracy sequence at 115200 baud with the published
+  146 ms inference emulated, next to the protocol limit for that run (wire time of
+  everything it sent and received plus 146 ms per inference) and EnergyRunner's
+  published 280.6 s for 1000 stimuli.
+* unthrottled_inferences_per_s: accuracy stimuli (bload + infer 1 0) per second
+  with no emulated line rate or latency.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bundle.dut.sim import BITS_PER_BYTE, SimProcess
+from bundle.runner.protocol import MAX_CHUNK_BYTES, DutClient, Link
+
+BAUD = 115200
+KWS_INFER_MS = 146.0
+PUBLISHED_KWS_ACCURACY_S = 280.6    # native KWS accuracy log: 64167.965 -> 64448.567
+
+
+def load_wire_chars(n_bytes: int, chunk: int = MAX_CHUNK_BYTES) -> int:
+    """Characters a `db` download puts on the wire, both directions."""
+    chars = len(f"db load {n_bytes}%") + len(f"m-[Expecting {n_bytes} bytes]\r\n") + len("m-ready\r\n")
+    for start in range(0, n_bytes, chunk):
+        k = min(chunk, n_bytes - start)
+        chars += len("db %") + 2 * k + len("m-ready\r\n")
+    return chars + len("m-load-done\r\n")
+
+
+def bload_efficiency(model: Path, loads: int = 20, n_bytes: int = 490) -> dict:
+    with SimProcess("litert", "kws", model=model, baud=BAUD) as port:
+        link = Link.open(port, BAUD)
+        try:
+            client = DutClient(link)
+            client.resync()
+            data = bytes(range(256)) * (n_bytes // 256 + 1)
+            t0 = time.monotonic()
+            for _ in range(loads):
+                client.load(data[:n_bytes])
+            took = (time.monotonic() - t0) / loads
+        finally:
+            link.close()
+    limit_s = load_wire_chars(n_bytes) * BITS_PER_BYTE / BAUD
+    return {"bload_efficiency": round(limit_s / took, 4), "bload_s": round(took, 4),
+            "bload_limit_s": round(limit_s, 4), "bload_bytes": n_bytes, "baud": BAUD}
+
+
+def kws_accuracy_run(model: Path, stimuli: Path, limit: int | None) -> dict:
+    from bundle.published.logs import parse_log
+    from bundle.runner.session import run_benchmark
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            SimProcess("litert", "kws", model=model, baud=BAUD, infer_ms=KWS_INFER_MS) as port:
+        t0 = time.monotonic()
+        result = run_benchmark(port, "kws", "accuracy", stimuli, Path(tmp), limit=limit)
+        took = time.monotonic() - t0
+        log = Path(tmp) / "log.txt"
+        reply_chars = sum(len(line.split(": ", 1)[1]) + 2 for line in log.read_text().split("\n")
+                          if " dut: " in line)
+        n = len(parse_log(log).outputs)
+    sizes = [p.stat().st_size for p in sorted(stimuli.glob("*.bin"))[:n]]
+    chars = reply_chars + sum(load_wire_chars(s) for s in sizes) + n * len("infer 1 0%") \
+        + len("name%profile%timestamp%")
+    limit_s = chars * BITS_PER_BYTE / BAUD + n * KWS_INFER_MS / 1000
+    out = {"kws_accuracy_stimuli": n, "kws_accuracy_run_s": round(took, 2),
+           "kws_accuracy_limit_s": round(limit_s, 2), "kws_accuracy_top1": result.results[0]}
+    if n == 1000:
+        out["energyrunner_published_s"] = PUBLISHED_KWS_ACCURACY_S
+    return out
+
+
+def unthrottled_rate(model: Path, stimuli: Path, limit: int = 300) -> dict:
+    from bundle.runner.session import run_benchmark
+
+    with tempfile.TemporaryDirectory() as tmp, SimProcess("litert", "kws", model=model, baud=0) as port:
+        t0 = time.monotonic()
+        result = run_benchmark(port, "kws", "accuracy", stimuli, Path(tmp), limit=limit)
+        took = time.monotonic() - t0
+    return {"unthrottled_inferences_per_s": round(result.done / took, 1), "unthrottled_stimuli": result.done}
+
+
+def run_all(model: Path, stimuli: Path, kws_limit: int | None = None) -> dict:
+    figures = {}
+    figures.update(bload_efficiency(model))
+    figures.update(unthrottled_rate(model, stimuli))
+    figures.update(kws_accuracy_run(model, stimuli, kws_limit))
+    return figures

@@ -1,0 +1,30 @@
+"""`tinyrepro bench`: runner and software-DUT figures (bload efficiency, run times)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="print runner/sim benchmark figures")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
+    p.add_argument("--kws-limit", type=int, default=None,
+                   help="stimuli in the 115200-baud KWS accuracy run (default all 1000: ~5 min)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tabulate import tabulate
+
+    from bundle.bench import run_all
+    from bundle.fetch.fetcher import Fetcher
+
+    fetcher = Fetcher.from_lock(mirror=args.mirror, progress=False)
+    figures = run_all(fetcher.fetch("models/kws_ref_model.tflite"),
+                      fetcher.fetch_tree("datasets/kws01/"), args.kws_limit)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(tabulate(figures.items(), headers=["figure", "value"]))
+    return 0

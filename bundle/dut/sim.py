@@ -1,0 +1,275 @@
+"""Software DUT: the EEMBC harness behind a real pseudo-terminal.
+
+`SimServer` runs in its own process (`tinyrepro sim`): it opens a pty in raw mode,
+prints `PTY <slave path>` as its first stdout line and then answers commands on
+the master side like a board would, with a model backend as the "firmware".
+
+Honesty knobs, so that the runner's timing logic is exercised for real:
+* `baud`: every byte costs 10 bit times on an emulated 8N1 wire, both ways. A
+  command is only executed once its `%` has "arrived", and a reply line only
+  becomes readable once its last byte has "left".
+* `infer_ms`: each inference (warm-up included) takes at least this long.
+
+`SimProcess` starts that process and yields the port path (a context manager).
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bundle.dut.faults import FaultPlan
+from bundle.dut.firmware import Harness
+from bundle.errors import DutError
+
+BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
+# Reference model per benchmark, as the published builds were compiled from (mirror README).
+MODEL_FILES = {
+    "kws": "models/kws_ref_model.tflite",
+    "ic": "models/pretrainedResnet_quant.tflite",
+    "vww": "models/vww_96_int8.tflite",
+    "ad": "models/model_ToyCar_quant_fullint_micro.tflite",
+}
+AD_MAX_DB = 5 * 128 * 4 * 2  # the reference AD firmware's buffer (spec §1.3)
+
+
+SPIN_S = 0.0005  # time.sleep overshoots by ~0.1 ms; spin the tail so wire timing stays exact
+
+
+def _sleep_until(t: float) -> None:
+    delay = t - time.monotonic()
+    if delay > SPIN_S:
+        time.sleep(delay - SPIN_S)
+    while time.monotonic() < t:
+        pass
+
+
+@dataclass
+class Wire:
+    """Emulated UART timing: when a byte finishes on each direction of the wire."""
+
+    baud: int = 0            # 0: unthrottled
+    rx_free: float = 0.0
+    tx_free: float = 0.0
+
+    def byte_s(self) -> float:
+        return BITS_PER_BYTE / self.baud if self.baud else 0.0
+
+    def receive(self, n: int) -> float:
+        """n bytes written by the host now; returns when the last one has arrived."""
+        self.rx_free = max(time.monotonic(), self.rx_free) + n * self.byte_s()
+        return self.rx_free
+
+    def transmit(self, n: int) -> float:
+        self.tx_free = max(time.monotonic(), self.tx_free) + n * self.byte_s()
+        return self.tx_free
+
+
+@dataclass
+class SimServer:
+    backend: object                 # a bundle.models.base.ModelBackend
+    benchmark: str
+    baud: int = 115200
+    infer_ms: float = 0.0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    clock_start_us: int = 0         # uptime at boot; set near 2**32 to exercise the wrap
+
+    def __post_init__(self) -> None:
+        self.wire = Wire(self.baud)
+        self.master = -1
+        self._pending = b""
+        self._boot()
+
+    # -- boot / reset ------------------------------------------------------------------
+    def _boot(self) -> None:
+        self._boot_ns = time.monotonic_ns()
+        self.harness = Harness(
+            infer_fn=self.backend.infer, input_size=self.backend.input_size,
+            benchmark=self.benchmark, clock_us=self._uptime_us, pace_infer=self._pace_infer,
+            max_db=AD_MAX_DB if self.benchmark == "ad" else Harness.max_db)
+
+    def _uptime_us(self) -> int:
+        return self.clock_start_us + (time.monotonic_ns() - self._boot_ns) // 1000
+
+    def _pace_infer(self, n: int, t0: float) -> None:
+        _sleep_until(t0 + n * self.infer_ms / 1000.0)
+
+    # -- pty ---------------------------------------------------------------------------
+    def open_pty(self) -> str:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)       # no echo, no line editing: a UART is a byte pipe
+        tty.setraw(self.master)
+        return os.ttyname(self._slave)
+
+    def serve(self) -> None:
+        self._emit(self.harness.boot_lines())
+        while True:
+            data = os.read(self.master, 4096)   # blocking: one syscall per command
+            arrived = self.wire.receive(len(data))
+            self._pending += data
+            self._run_commands(arrived, len(data))
+
+    def _run_commands(self, arrived: float, n_new: int) -> None:
+        while b"%" in self._pending:
+            raw, _, rest = self._pending.partition(b"%")
+            # the % arrives after the bytes before it; the tail of the read is still on the wire
+            done_at = arrived - len(rest) * self.wire.byte_s()
+            self._pending = rest
+            drop = self.faults.fires("drop")
+            if drop and self.faults.coin():          # lost on the way in
+                kept = self.faults.drop_byte(raw + b"%")
+                if not kept.endswith(b"%"):          # the terminator was lost: merges with the next
+                    self._pending = kept + self._pending
+                    continue
+                raw, drop = kept[:-1], False
+            _sleep_until(done_at)
+            self._execute(raw.decode("latin-1"), drop_out=drop)
+
+    def _execute(self, text: str, drop_out: bool = False) -> None:
+        if self.faults.fires("stall"):
+            time.sleep(self.faults.stall_s)
+        if self.faults.fires("reset"):
+            self._pending = b""       # a reboot loses whatever the UART had received
+            self._boot()
+            self._emit(self.harness.boot_lines())
+            return
+        lines = [ln.encode("latin-1") for ln in self.harness.command(text)]
+        if self.faults.fires("garbage"):
+            lines.insert(self.faults.index(len(lines)), self.faults.garbage_line())
+        if drop_out:                  # lost on the way out
+            i = self.faults.index(len(lines) - 1)
+            lines[i] = self.faults.drop_byte(lines[i])
+        for data in lines:
+            self._write(data)
+
+    def _emit(self, lines: list[str]) -> None:
+        for line in lines:
+            self._write(line.encode("latin-1"))
+
+    def _write(self, data: bytes) -> None:
+        _sleep_until(self.wire.transmit(len(data)))
+        os.write(self.master, data)
+
+
+def load_backend(backend: str, benchmark: str, model: Path, cache_dir: Path | None):
+    from bundle.models.base import get_backend
+
+    return get_backend(backend)(model, benchmark, cache_dir=cache_dir)
+
+
+def serve_forever(server: SimServer, out=sys.stdout) -> None:
+    """Open the pty, announce it, answer until terminated."""
+    path = server.open_pty()
+    print(f"PTY {path}", file=out, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve()
+
+
+class SimProcess:
+    """`with SimProcess(...) as port:` runs `tinyrepro sim` and yields its pty path."""
+
+    START_TIMEOUT_S = 300.0  # compiling a model with TVM can take a while
+
+    def __init__(self, backend: str = "litert", benchmark: str = "kws", model: Path | None = None,
+                 baud: int = 115200, infer_ms: float = 0.0, faults: str = "", seed: int = 0,
+                 stall_s: float = 2.0, mirror: Path | None = None, clock_start_us: int = 0,
+                 fault_log: Path | None = None):
+        self.argv = [sys.executable, "-m", "bundle.dut.sim", "--backend", backend,
+                     "--benchmark", benchmark, "--baud", str(baud), "--infer-ms", str(infer_ms),
+                     "--seed", str(seed), "--stall-s", str(stall_s),
+                     "--clock-start-us", str(clock_start_us)]
+        if model:
+            self.argv += ["--model", str(model)]
+        if faults:
+            self.argv += ["--fault", faults]
+        if mirror:
+            self.argv += ["--mirror", str(mirror)]
+        if fault_log:
+            self.argv += ["--fault-log", str(fault_log)]
+        self.proc: subprocess.Popen | None = None
+        self.port: str | None = None
+
+    def __enter__(self) -> str:
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     stdin=subprocess.DEVNULL, cwd=_repo_root())
+        self.port = self._read_port()
+        return self.port
+
+    def _read_port(self) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.START_TIMEOUT_S)
+        line = self.proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+        if not line.startswith("PTY "):
+            self.kill()
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise DutError(f"the software DUT did not start: {' | '.join(tail) or 'no output'}",
+                           hint="run `tinyrepro sim ...` by hand to see the full error")
+        return line[4:]
+
+    def kill(self) -> None:
+        """Stop the DUT process now (to the runner this looks like an unplugged board)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+def _repo_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+# -- command line (shared by `tinyrepro sim` and `python -m bundle.dut.sim`) ----------------
+def add_arguments(p) -> None:
+    p.add_argument("--backend", default="litert", help="model runtime: litert or tvm")
+    p.add_argument("--benchmark", default="kws", choices=sorted(MODEL_FILES))
+    p.add_argument("--model", type=Path, help="model file (default: the pinned reference model)")
+    p.add_argument("--mirror", type=Path, help="offline mirror for fetching the model")
+    p.add_argument("--baud", type=int, default=115200, help="emulated line rate; 0 = unthrottled")
+    p.add_argument("--infer-ms", type=float, default=0.0,
+                   help="emulated time per inference (the published KWS native build: 146)")
+    p.add_argument("--fault", default="",
+                   help="fault injection, e.g. garbage:0.01,drop:0.01,stall:0.01,reset:0.01")
+    p.add_argument("--stall-s", type=float, default=2.0, help="length of an injected stall")
+    p.add_argument("--fault-log", help="append one line per injected fault to this file")
+    p.add_argument("--seed", type=int, default=0, help="seed for fault injection")
+    p.add_argument("--clock-start-us", type=int, default=0,
+                   help="uptime at boot in us (near 4294967296 to exercise the 32-bit wrap)")
+
+
+def run_from_args(args) -> int:
+    from bundle.fetch.fetcher import Fetcher, default_cache_dir
+
+    model = args.model or Fetcher.from_lock(mirror=args.mirror, progress=False).fetch(
+        MODEL_FILES[args.benchmark])
+    backend = load_backend(args.backend, args.benchmark, model, default_cache_dir() / "models")
+    server = SimServer(backend, args.benchmark, baud=args.baud, infer_ms=args.infer_ms,
+                       faults=FaultPlan.parse(args.fault, seed=args.seed, stall_s=args.stall_s,
+                                              log_path=args.fault_log),
+                       clock_start_us=args.clock_start_us)
+    serve_forever(server)
+    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    _parser = argparse.ArgumentParser(prog="python -m bundle.dut.sim")
+    add_arguments(_parser)
+    sys.exit(run_from_args(_parser.parse_args()))

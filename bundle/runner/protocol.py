@@ -1,0 +1,297 @@
+"""Host side of the EEMBC DUT protocol (spec §1, §7) over any pyserial URL.
+
+`Link` owns the port: it sends `cmd%`, splits replies into lines, and ends a reply
+at a line EQUAL to `m-ready`. Everything that can go wrong on the wire becomes an
+exception that carries the lines received so far, so the session can log them:
+  ReplyTimeout   no `m-ready` in time (stall, dropped terminator)
+  ReplyFault     `e-[...]`, the oversize-buffer message, a non-ASCII line, or a
+                 line that does not fit the command's expected reply
+  DutRebooted    `m-init-done` in the middle of a reply: the DUT restarted
+  PortGone       the port vanished (board unplugged, sim process ended)
+`DutClient` adds the commands with their reply checks (db load, infer, ...).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import serial
+
+from bundle.errors import DutProtocolError, DutTimeout, PortGone
+
+MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)
+READY = "m-ready"
+POLL_S = 0.02               # longest a read blocks; deadlines are checked between reads
+
+RE = {
+    "init": re.compile(r"^m-init-done$"),
+    "name": re.compile(r"^m-name-(?P<dev>[^-\[]+)-\[(?P<vendor>[^\]]*)\]$"),
+    "profile": re.compile(r"^m-profile-\[(?P<profile>[^\]]*)\]$"),
+    "model": re.compile(r"^m-model-\[(?P<model>[^\]]*)\]$"),
+    "expecting": re.compile(r"^m-\[Expecting (?P<n>\d+) bytes\]$"),
+    "load_done": re.compile(r"^m-load-done$"),
+    "warmup_start": re.compile(r"^m-warmup-start-(?P<w>\d+)$"),
+    "warmup_done": re.compile(r"^m-warmup-done$"),
+    "infer_start": re.compile(r"^m-infer-start-(?P<n>\d+)$"),
+    "lap": re.compile(r"^m-lap-us-(?P<us>\d+)$"),
+    "infer_done": re.compile(r"^m-infer-done$"),
+    "results": re.compile(r"^m-results-\[(?P<vals>[^\]]*)\]$"),
+    "error": re.compile(r"^e-\[(?P<msg>.*)\]$"),
+}
+# Printed scores: digits, a point, exactly 3 decimals. Anything else is a damaged line.
+VALUE_RE = re.compile(r"^-?\d+\.\d{3}$")
+OVERSIZE_RE = re.compile(r"^Supplied buffer size \d+ exceeds maximum of \d+$")
+
+
+@dataclass(frozen=True)
+class RxLine:
+    text: str
+    t: float            # time.monotonic() when its LF arrived
+    garbled: bool = False
+
+
+class _WithLines:
+    def __init__(self, message: str, lines: list[RxLine] | None = None, hint: str | None = None):
+        super().__init__(message, hint)
+        self.lines = list(lines or [])
+
+
+class ReplyTimeout(_WithLines, DutTimeout):
+    pass
+
+
+class ReplyFault(_WithLines, DutProtocolError):
+    pass
+
+
+class DutRebooted(ReplyFault):
+    pass
+
+
+class Link:
+    """Line-oriented access to one serial port."""
+
+    def __init__(self, port):
+        self.port = port
+        self._buf = b""
+
+    @classmethod
+    def open(cls, url: str, baud: int = 115200) -> "Link":
+        try:
+            port = serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1,
+                                         timeout=POLL_S, xonxoff=False, rtscts=False)
+        except (serial.SerialException, OSError, ValueError) as err:
+            raise PortGone(f"cannot open serial port {url}: {err}",
+                           hint="check the device is plugged in and the path/URL is right "
+                                "(tinyrepro doctor lists serial devices)") from None
+        return cls(port)
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass
+
+    # -- raw I/O ----------------------------------------------------------------------
+    def send(self, cmd: str) -> None:
+        try:
+            # no flush(): on POSIX it is tcdrain, a needless wait for the reader
+            self.port.write((cmd + "%").encode("ascii"))
+        except (serial.SerialException, OSError) as err:
+            raise self._gone(err) from None
+
+    def read_line(self, deadline: float) -> RxLine | None:
+        """The next complete line, or None at the deadline."""
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                # the port timeout stays fixed (POLL_S): setting it reconfigures the tty each time
+                chunk = self.port.read(max(1, self.port.in_waiting))
+            except (serial.SerialException, OSError) as err:
+                raise self._gone(err) from None
+            self._buf += chunk
+        raw, _, self._buf = self._buf.partition(b"\n")
+        raw = raw.replace(b"\r", b"").replace(b"\x00", b"")
+        try:
+            return RxLine(raw.decode("ascii"), time.monotonic())
+        except UnicodeDecodeError:
+            return RxLine(raw.decode("latin-1").encode("unicode_escape").decode("ascii"),
+                          time.monotonic(), garbled=True)
+
+    def drain(self) -> list[RxLine]:
+        """Lines already waiting (unsolicited output, e.g. a reboot between commands)."""
+        lines = []
+        while True:
+            try:
+                waiting = self.port.in_waiting
+            except (serial.SerialException, OSError) as err:
+                raise self._gone(err) from None
+            if b"\n" not in self._buf and not waiting:
+                return lines
+            line = self.read_line(time.monotonic() + POLL_S)
+            if line is None:
+                return lines
+            lines.append(line)
+
+    def discard_input(self) -> bytes:
+        try:
+            pending = self._buf + self.port.read(self.port.in_waiting)
+            self.port.reset_input_buffer()
+        except (serial.SerialException, OSError) as err:
+            raise self._gone(err) from None
+        self._buf = b""
+        return pending
+
+    def _gone(self, err: Exception) -> PortGone:
+        return PortGone(f"serial port {self.port.port} went away: {err}",
+                        hint="the board was unplugged or the DUT process ended; reconnect and "
+                             "rerun the same command with the same --out to resume")
+
+    # -- one command ------------------------------------------------------------------
+    def transact(self, cmd: str, timeout_s: float) -> list[RxLine]:
+        """Send one command; its reply lines up to and without the final m-ready."""
+        self.send(cmd)
+        deadline = time.monotonic() + timeout_s
+        lines: list[RxLine] = []
+        while True:
+            line = self.read_line(deadline)
+            if line is None:
+                raise ReplyTimeout(f"no m-ready within {timeout_s:g} s after {cmd!r}", lines)
+            if line.text == READY:
+                break
+            lines.append(line)
+        _check_reply(cmd, lines)
+        return lines
+
+
+def _check_reply(cmd: str, lines: list[RxLine]) -> None:
+    """Faults any command can show; command-specific checks are in DutClient."""
+    for line in lines:
+        if RE["init"].match(line.text):
+            raise DutRebooted(f"the DUT rebooted during {cmd!r}", lines)
+        if line.garbled:
+            raise ReplyFault(f"garbled (non-ASCII) line in the reply to {cmd!r}: {line.text[:60]}", lines)
+        if RE["error"].match(line.text) or OVERSIZE_RE.match(line.text):
+            raise ReplyFault(f"the DUT refused {cmd!r}: {line.text}", lines)
+
+
+def parse_values(text: str, expected: int | None) -> list[float]:
+    """Values of an `m-results-[...]` body; empty fields dropped (VWW trailing comma)."""
+    fields_ = [f for f in text.split(",") if f != ""]
+    if not all(VALUE_RE.match(f) for f in fields_):
+        raise ValueError(f"values are not all 3-decimal numbers: [{text}]")
+    if expected is not None and len(fields_) != expected:
+        raise ValueError(f"{len(fields_)} values, expected {expected}: [{text}]")
+    return [float(f) for f in fields_]
+
+
+@dataclass
+class InferReply:
+    laps: list[int]
+    values: list[float]
+    lines: list[RxLine] = field(default_factory=list)
+
+
+class DutClient:
+    """The harness commands, each with the reply it must produce."""
+
+    def __init__(self, link: Link, command_timeout_s: float = 5.0, chunk_bytes: int = MAX_CHUNK_BYTES):
+        if not 1 <= chunk_bytes <= MAX_CHUNK_BYTES:
+            raise ValueError(f"chunk_bytes must be 1..{MAX_CHUNK_BYTES}")
+        self.link = link
+        self.timeout_s = command_timeout_s
+        self.chunk_bytes = chunk_bytes
+
+    def _expect(self, cmd: str, lines: list[RxLine], kinds: list[str]) -> list[re.Match]:
+        """The reply must be exactly these line kinds, in order (foreign text lines allowed)."""
+        matches = []
+        ours = [ln for ln in lines if _is_protocol_line(ln.text)]
+        for line, kind in zip(ours, kinds):
+            m = RE[kind].match(line.text)
+            if not m:
+                raise ReplyFault(f"unexpected reply {line.text!r} to {cmd!r} (wanted {kind})", lines)
+            matches.append(m)
+        if len(ours) != len(kinds):
+            raise ReplyFault(f"reply to {cmd!r} has {len(ours)} protocol lines, expected "
+                             f"{len(kinds)} ({', '.join(kinds) or 'none'})", lines)
+        return matches
+
+    def name(self, timeout_s: float | None = None) -> tuple[str, list[RxLine]]:
+        lines = self.link.transact("name", timeout_s or self.timeout_s)
+        (m,) = self._expect("name", lines, ["name"])
+        return m["vendor"], lines
+
+    def profile(self) -> tuple[str, list[RxLine]]:
+        lines = self.link.transact("profile", self.timeout_s)
+        _, model = self._expect("profile", lines, ["profile", "model"])
+        return model["model"], lines
+
+    def timestamp(self) -> tuple[int, list[RxLine]]:
+        lines = self.link.transact("timestamp", self.timeout_s)
+        (m,) = self._expect("timestamp", lines, ["lap"])
+        return int(m["us"]), lines
+
+    def load(self, data: bytes) -> None:
+        """`db load N` then hex chunks; the last chunk must answer m-load-done."""
+        cmd = f"db load {len(data)}"
+        (m,) = self._expect(cmd, self.link.transact(cmd, self.timeout_s), ["expecting"])
+        if int(m["n"]) != len(data):
+            raise ReplyFault(f"DUT expects {m['n']} bytes, sent {len(data)}")
+        step = self.chunk_bytes
+        for start in range(0, len(data), step):
+            cmd = "db " + data[start:start + step].hex()
+            last = start + step >= len(data)
+            self._expect("db <hex>", self.link.transact(cmd, self.timeout_s),
+                         ["load_done"] if last else [])
+
+    def infer(self, n: int, w: int, n_values: int | None, timeout_s: float) -> InferReply:
+        cmd = f"infer {n} {w}"
+        lines = self.link.transact(cmd, timeout_s)
+        ms = self._expect(cmd, lines, ["warmup_start", "warmup_done", "infer_start", "lap",
+                                       "lap", "infer_done", "results"])
+        if int(ms[0]["w"]) != w or int(ms[2]["n"]) != n:
+            raise ReplyFault(f"DUT ran infer {ms[2]['n']} {ms[0]['w']}, asked {n} {w}", lines)
+        try:
+            values = parse_values(ms[6]["vals"], n_values)
+        except ValueError as err:
+            raise ReplyFault(f"bad m-results line: {err}", lines) from None
+        return InferReply([int(ms[3]["us"]), int(ms[4]["us"])], values, lines)
+
+    def resync(self, timeout_s: float = 3.0, attempts: int = 3) -> list[RxLine]:
+        """Bring the DUT back to a known state: wait for quiet, then `name%` until it answers.
+
+        Waiting for quiet before and after matters: late replies (a stalled command, a
+        boot banner still on the wire, an earlier `name%`) must not be taken as the
+        answer to the next command.
+        """
+        seen: list[RxLine] = []
+        for _ in range(attempts):
+            seen += self.settle()
+            self.link.discard_input()
+            try:
+                _, lines = self.name(timeout_s)
+                return seen + lines + self.settle()
+            except (ReplyTimeout, ReplyFault) as err:
+                seen += err.lines
+        raise ReplyTimeout(f"the DUT did not answer name% after {attempts} attempts", seen,
+                           hint="check the DUT is powered, flashed with the EEMBC harness, "
+                                "and the baud rate matches")
+
+    def settle(self, quiet_s: float = 0.1, max_s: float = 5.0) -> list[RxLine]:
+        """Read until the DUT has been silent for quiet_s (at most max_s)."""
+        lines: list[RxLine] = []
+        end = time.monotonic() + max_s
+        while time.monotonic() < end:
+            line = self.link.read_line(min(end, time.monotonic() + quiet_s))
+            if line is None:
+                break
+            lines.append(line)
+        return lines
+
+
+def _is_protocol_line(text: str) -> bool:
+    # The harness speaks in m-/e- lines (and one bare error); firmware debug text is ignored.
+    return text.startswith(("m-", "e-")) or bool(OVERSIZE_RE.match(text))

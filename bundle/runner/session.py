@@ -1,0 +1,350 @@
+"""EnergyRunner 3.0.10 sequences (spec §2.3 performance, §2.4 accuracy) over a DutClient.
+
+`run_benchmark(port_url, benchmark, mode, stimuli_dir, out_dir, n=..., w=...)` writes
+`out_dir/log.txt`, `out_dir/results.txt` and the sidecar `out_dir/run.jsonl`.
+
+Each stimulus (bload + infer) is one block of log lines, written in one append
+once its reply has been checked, with the stamps of when each line arrived. A
+faulty attempt is logged as `runner:` lines (the fault, every discarded DUT line)
+and retried after a `name%` resynchronisation, up to `retries` times. The sidecar
+record is written before the log block; a resumed run re-appends the block of any
+record the log lacks, then skips every stimulus the sidecar holds. So no result
+is lost or written twice, and the log's `m-lap-us` lines keep their pairing.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from bundle.errors import ConfigError, DutError, PortGone
+from bundle.runner.logwriter import Journal, LogWriter, accuracy_lines, performance_lines, write_results
+from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, DutRebooted, Link, ReplyFault,
+                                    ReplyTimeout, RxLine)
+
+log = logging.getLogger(__name__)
+
+CODE = "ulp-mlperf"
+RUN_NAME = "ML Performance 1.0.1"
+VERSION = "3.0.10"
+MODELS = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
+N_VALUES = {"kws": 12, "ic": 10, "vww": 2, "ad": 1}
+PERF_STIMULI = 5          # median runs use the first 5 rows of y_labels.csv
+STEP_MS = 5000            # EnergyRunner's default step timeout
+BLOAD_MS_PER_BYTE = 16    # its bload timeout: 16 ms x file size
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    index: int
+    path: Path
+    label: int
+    offset: int = 0
+    length: int | None = None        # None: the whole file
+
+    @property
+    def key(self) -> str:
+        return f"{self.path.name}@{self.offset}"
+
+
+@dataclass
+class RunSettings:
+    benchmark: str
+    mode: str                         # accuracy | performance
+    n: int = 1
+    w: int = 0
+    retries: int = 3
+    chunk_bytes: int = MAX_CHUNK_BYTES
+    command_timeout_s: float = 5.0
+    resync_timeout_s: float = 3.0
+    expected_latency_s: float = 1.0   # per inference, for the infer timeout (spec §1.8)
+    infer_slack_s: float = 30.0
+    limit: int | None = None
+
+    def infer_timeout_s(self) -> float:
+        return (self.n + self.w) * self.expected_latency_s * 2 + self.infer_slack_s
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    done: int
+    faults: int
+    results: list[str] = field(default_factory=list)
+
+
+# -- stimuli ---------------------------------------------------------------------------
+def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None = None) -> list[Stimulus]:
+    """Stimuli in y_labels.csv order: all for accuracy, the first 5 for performance.
+
+    AD sends 2560-byte windows: in accuracy every window at the file's stride (196
+    per file), in performance only the first window.
+    """
+    labels = Path(stimuli_dir) / "y_labels.csv"
+    if not labels.is_file():
+        raise ConfigError(f"no y_labels.csv in {stimuli_dir}", hint="fetch the dataset: tinyrepro fetch datasets/")
+    with open(labels, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if mode == "performance":
+        rows = rows[:PERF_STIMULI]
+    out: list[Stimulus] = []
+    for row in rows:
+        path = Path(stimuli_dir) / row[0]
+        if not path.is_file():
+            raise ConfigError(f"stimulus {path} listed in y_labels.csv is missing",
+                              hint="fetch the dataset again: tinyrepro fetch datasets/")
+        label = int(row[2])
+        if benchmark != "ad":
+            out.append(Stimulus(len(out), path, label))
+            continue
+        width, stride = int(row[3]), int(row[4])
+        last = path.stat().st_size - width if mode == "accuracy" else 0
+        for off in range(0, last + 1, stride):
+            out.append(Stimulus(len(out), path, label, off, width))
+    return out[:limit] if limit else out
+
+
+# -- the session -----------------------------------------------------------------------
+class Session:
+    def __init__(self, client: DutClient, logw: LogWriter, journal: Journal, settings: RunSettings):
+        self.dut = client
+        self.logw = logw
+        self.journal = journal
+        self.s = settings
+        self.step = 0
+        self.acc = 0
+        self.total_ms = 0
+        self.faults = 0
+
+    # -- log helpers ---------------------------------------------------------------------
+    def _seq(self, cmd: str, ack: str, ms: int, t: float | None = None) -> str:
+        self.step += 1
+        text = (f"m-sequencing-i[{self.step}]-command[{cmd}]-ack[/{ack}/]-ms[{ms}]"
+                f"-acc[{self.acc}]-total_ms[{self.total_ms}]")
+        self.acc += ms
+        return self.logw.line("sequencer", text, t)
+
+    def _dut_lines(self, lines: list[RxLine]) -> list[str]:
+        return [self.logw.line("dut", ln.text, ln.t) for ln in lines]
+
+    def _runner(self, message: str) -> str:
+        return self.logw.line("runner", message)
+
+    def _discarded(self, lines: list[RxLine]) -> list[str]:
+        return [self.logw.line("runner", f"m-discarded-[dut: {ln.text}]", ln.t) for ln in lines]
+
+    # -- header --------------------------------------------------------------------------
+    def header(self, session_id: str, n_stimuli: int, file_size: int) -> None:
+        s = self.s
+        self.total_ms = 4 * STEP_MS + n_stimuli * BLOAD_MS_PER_BYTE * file_size
+        L = self.logw.line
+        out = [L("session", f"m-session-start-id[{session_id}]"),
+               L("parser", f"m-bmark-run-name[{RUN_NAME}]-code[{CODE}]"),
+               L("sequencer", "m-sequencer-start"),
+               self._seq("version", "parser: m-ready", STEP_MS), L("parser", 'Command "version"'),
+               L("parser", f"m-version[{VERSION}]"), L("parser", "m-ready-finished[version]"),
+               self._seq(f"bm cfg {CODE}", "parser: m-ready", STEP_MS),
+               L("parser", f'Command "bm cfg {CODE}"')]
+        cfg = {"iterWarmup": s.w, "iterInfer": s.n,
+               "runMode": "multi" if s.mode == "accuracy" else "bmark", "model": MODELS[s.benchmark]}
+        out += [L("parser", f"m-bm-cfg-name[{CODE}]-key[{k}]-val[{v}]") for k, v in cfg.items()]
+        out.append(L("parser", "m-ready-finished[bm]"))
+        self.logw.write(out)
+        self.logw.write(self._resync_lines())
+        self._dut_step("dut profile", self._profile)
+        self._dut_step("dut timestamp", lambda: self.dut.timestamp()[1])
+
+    def _dut_step(self, cmd: str, fn) -> None:
+        out = [self._seq(cmd, "dut: m-ready", STEP_MS), self.logw.line("parser", f'Command "{cmd}"'),
+               self.logw.line("parser", "m-ready-finished[dut]")]
+        lines = fn()
+        self.logw.write(out + self._dut_lines(lines) + [self.logw.line("dut", "m-ready")])
+
+    def _profile(self) -> list[RxLine]:
+        model, lines = self.dut.profile()
+        if model != MODELS[self.s.benchmark]:
+            raise DutError(f"the DUT runs model {model!r}, this run is {self.s.benchmark} "
+                           f"({MODELS[self.s.benchmark]})",
+                           hint="flash the firmware for this benchmark or pick --benchmark to match")
+        return lines
+
+    def _resync_lines(self) -> list[str]:
+        start = time.monotonic()
+        lines = self.dut.resync(self.s.resync_timeout_s)
+        return [self.logw.line("runner", f"m-resync-[name]-took[{time.monotonic() - start:.3f}s]")] + \
+            [self.logw.line("runner", f"m-resync-[dut: {ln.text}]", ln.t) for ln in lines]
+
+    def trailer(self, session_id: str) -> None:
+        L = self.logw.line
+        self.logw.write([L("sequencer", "m-sequencer-stop"), L("session", f"m-session-stop-id[{session_id}]"),
+                         L("session", f"Saved this run to session ID {session_id}")])
+
+    # -- stimuli -------------------------------------------------------------------------
+    def run_stimulus(self, stim: Stimulus) -> dict:
+        """bload + infer with retries; the record written to the sidecar."""
+        block: list[str] = []
+        unsolicited = self.dut.link.drain()
+        if unsolicited:
+            self.faults += 1
+            block += [self._runner(f"m-unsolicited-[{len(unsolicited)} lines before {stim.key}]")]
+            block += self._discarded(unsolicited)
+        for attempt in range(1, self.s.retries + 2):
+            attempt_lines: list[str] = []
+            try:
+                record = self._attempt(stim, attempt_lines)
+            except (ReplyTimeout, ReplyFault) as err:
+                self.faults += 1
+                block += [self._as_runner(x) for x in attempt_lines] + self._discarded(err.lines)
+                block.append(self._runner(f"m-fault-[{stim.key}]-attempt[{attempt}]-"
+                                          f"kind[{type(err).__name__}]-[{err.message}]"))
+                if attempt > self.s.retries:
+                    self.logw.write(block)
+                    raise DutError(f"{stim.key}: failed {attempt} times, last: {err.message}",
+                                   hint="the link is unreliable: check the cable and baud rate, "
+                                        "or raise --retries; rerun with the same --out to resume") from None
+                block.append(self._runner(f"m-retry-[{stim.key}]-attempt[{attempt + 1}]"))
+                block += self._resync_lines()
+                continue
+            except PortGone as err:
+                block += [self._as_runner(x) for x in attempt_lines]
+                block.append(self._runner(f"m-port-gone-[{stim.key}]-[{err.message}]"))
+                self.logw.write(block)
+                raise
+            record["attempts"] = attempt
+            self.journal.append(record)
+            self.logw.write(block + attempt_lines)
+            return record
+        raise AssertionError("unreachable")
+
+    def _as_runner(self, line: str) -> str:
+        stamp, _, rest = line.partition(" ")
+        return f"{stamp} runner: m-discarded-[{rest}]"
+
+    def _attempt(self, stim: Stimulus, out: list[str]) -> dict:
+        data, size = _read_stimulus(stim)
+        L = self.logw.line
+        ref = f'"{stim.path}"' + (f" {stim.offset} {stim.length}" if stim.length is not None else "")
+        out += [self._seq(f"bload dut {ref}", "parser: m-ready", BLOAD_MS_PER_BYTE * size),
+                L("parser", f'Command "bload dut {ref}"'), L("parser", f"File size is {size}, loading..."),
+                L("parser", f"Starting at byte offset {stim.offset}"), L("parser", f"Sending {len(data)} bytes"),
+                L("parser", "m-mute-target[dut]")]
+        t0 = time.monotonic()
+        self.dut.load(data)
+        took = time.monotonic() - t0
+        out += [L("parser", "m-unmute-target[dut]"),
+                L("parser", f"Binary load took {took:.3f} sec, or {size / max(took, 1e-9) / 1000:.3f} kB/sec"),
+                L("parser", "m-bload-done"), L("parser", "m-ready-finished[bload]")]
+        cmd = f"dut infer {self.s.n} {self.s.w}"
+        out += [self._seq(cmd, "dut.?: m-ready", -1), L("parser", f'Command "{cmd}"'),
+                L("parser", "m-ready-finished[dut]")]
+        reply = self.dut.infer(self.s.n, self.s.w, N_VALUES[self.s.benchmark], self.s.infer_timeout_s())
+        out += self._dut_lines(reply.lines) + [L("dut", "m-ready")]
+        return {"key": stim.key, "index": stim.index, "file": stim.path.name, "offset": stim.offset,
+                "label": stim.label, "values": reply.values, "laps": reply.laps,
+                "load_s": round(took, 6), "block": out}
+
+    def replay_missing(self, records: list[dict]) -> None:
+        """Append blocks the sidecar holds but the log lost (crash between the two writes)."""
+        from bundle.published.logs import parse_log
+
+        in_log = {f"{o.file}@{o.offset}" for o in parse_log(self.logw.path).outputs}
+        missing = [r for r in records if r["key"] not in in_log]
+        for r in missing:
+            self.logw.write([self._runner(f"m-replayed-[{r['key']}]-from[run.jsonl]")] + r["block"])
+
+
+def _read_stimulus(stim: Stimulus) -> tuple[bytes, int]:
+    raw = stim.path.read_bytes()
+    if stim.length is None:
+        return raw, len(raw)
+    data = raw[stim.offset:stim.offset + stim.length]
+    if len(data) != stim.length:
+        raise ConfigError(f"{stim.path}: window {stim.offset}+{stim.length} past the end ({len(raw)} bytes)")
+    return data, len(raw)
+
+
+# -- entry point -----------------------------------------------------------------------
+def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, out_dir: Path, *,
+                  n: int = 1, w: int = 0, baud: int = 115200, retries: int = 3,
+                  limit: int | None = None, **settings) -> RunResult:
+    """Run one EnergyRunner sequence against the DUT at `port_url`; resumes from `out_dir`."""
+    if mode not in ("accuracy", "performance"):
+        raise ConfigError(f"mode {mode!r} is not run over a direct DUT link",
+                          hint="use accuracy or performance (energy needs an EMON and IO manager)")
+    s = RunSettings(benchmark, mode, n, w, retries=retries, limit=limit, **settings)
+    stimuli = plan_stimuli(stimuli_dir, benchmark, mode, limit)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logw, journal = LogWriter(out_dir / "log.txt"), Journal(out_dir / "run.jsonl")
+    records = journal.records()
+    done = {r["key"] for r in records}
+    link = Link.open(port_url, baud)
+    try:
+        session = Session(DutClient(link, s.command_timeout_s, s.chunk_bytes), logw, journal, s)
+        session_id = _session_id(logw)
+        if logw.resumed:
+            session.replay_missing(records)
+            logw.write([session._runner(f"m-resume-[{len(done)} of {len(stimuli)} done]")])
+            logw.write(session._resync_lines())
+            session._profile()
+            session.step, session.acc = _sequencer_state(records)
+        else:
+            session.header(session_id, len(stimuli), _file_size(stimuli))
+        for stim in stimuli:
+            if stim.key not in done:
+                session.run_stimulus(stim)
+        session.trailer(session_id)
+    finally:
+        link.close()
+    texts = score_log(out_dir / "log.txt", benchmark, mode, n, stimuli)
+    write_results(out_dir / "results.txt", logw, CODE, texts)
+    return RunResult(out_dir, len(stimuli), session.faults, texts)
+
+
+def _session_id(logw: LogWriter) -> str:
+    if logw.resumed:
+        import re
+
+        text = logw.path.read_text(encoding="utf-8", errors="replace")
+        if m := re.search(r"m-session-start-id\[(\d+)\]", text):
+            return m[1]
+    return datetime.now().strftime("%Y%m%d%H%M%S")
+
+
+def _sequencer_state(records: list[dict]) -> tuple[int, int]:
+    # Keep the step numbers rising after a resume; their exact values are informational.
+    return 4 + 2 * len(records) + 1000, 0
+
+
+def _file_size(stimuli: list[Stimulus]) -> int:
+    return stimuli[0].path.stat().st_size if stimuli else 0
+
+
+# -- results.txt -----------------------------------------------------------------------
+def score_log(path: Path, benchmark: str, mode: str, n: int, stimuli: list[Stimulus]) -> list[str]:
+    """Score a log with the same parser and scoring functions as the published side."""
+    from bundle import scoring
+    from bundle.published.logs import parse_log
+
+    parsed = parse_log(path)
+    if mode == "performance":
+        windows = scoring.throughput_windows(parsed.laps, n)
+        return performance_lines(windows, scoring.median_throughput(windows))
+    labels = {s.key: s.label for s in stimuli}
+    outputs = [o for o in parsed.outputs if f"{o.file}@{o.offset}" in labels]
+    keys = [f"{o.file}@{o.offset}" for o in outputs]
+    if len(set(keys)) != len(keys) or len(keys) != len(stimuli):
+        raise DutError(f"{path}: {len(keys)} results ({len(set(keys))} distinct) for {len(stimuli)} stimuli",
+                       hint="the log is inconsistent; delete the --out folder and rerun")
+    if benchmark == "ad":
+        per_file = scoring.ad_file_scores([o.values[0] for o in outputs],
+                                          len(outputs) // len({o.file for o in outputs}))
+        file_labels = list(dict.fromkeys((o.file, labels[f"{o.file}@{o.offset}"]) for o in outputs))
+        y = [lab for _, lab in file_labels]
+        return accuracy_lines(scoring.ad_top1(per_file, y), scoring.ad_auc(per_file, y))
+    scores = [list(o.values) for o in outputs]
+    y = [labels[k] for k in keys]
+    return accuracy_lines(scoring.top1(scores, y), scoring.eembc_auc(scores, y))
