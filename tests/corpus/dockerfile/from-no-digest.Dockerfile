@@ -1,0 +1,3 @@
+# FROM without a digest
+FROM debian:bookworm-slim
+RUN true

@@ -1,0 +1,2 @@
+# no FROM at all
+ARG X=1

@@ -1,0 +1,2 @@
+# short digest
+FROM debian@sha256:1234abcd

@@ -1,0 +1,81 @@
+"""The Dockerfile's pins, targets and build arguments, read with bundle.engine.dockerfile."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bundle.engine import dockerfile
+from bundle.engine.images import TARGETS
+from bundle.toolchain import builds
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = sorted((REPO / "tests" / "corpus" / "dockerfile").glob("*.Dockerfile"))
+TEXT = (REPO / "Dockerfile").read_text()
+DF = dockerfile.parse(TEXT)
+
+
+def test_project_dockerfile_is_fully_pinned():
+    assert dockerfile.lint(TEXT) == []
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_bad_dockerfiles_are_rejected(path):
+    problems = dockerfile.lint_file(path)
+    assert problems, f"{path.name} should fail the pin check"
+
+
+def test_one_target_per_image():
+    assert set(TARGETS) <= set(DF.targets)
+    # The classic builder builds every stage before --target: runner must not wait on toolchains.
+    assert DF.targets[0] == "runner"
+
+
+def test_base_image_and_mirror_arguments():
+    assert {"BASE_IMAGE", "TOOLCHAIN_BASE_IMAGE"} <= set(DF.global_args)
+    # Empty BASE_IMAGE (compose passes unset args as "") falls back to the pinned default.
+    assert dockerfile.expand(DF.stage("runner").base, DF.global_args) == DF.global_args["DEFAULT_BASE_IMAGE"]
+    assert dockerfile.expand(DF.stage("runner").base, {**DF.global_args, "BASE_IMAGE": "x/y:z"}) == "x/y:z"
+    for target in ("runner", "tvm", "zephyr"):
+        assert "PIP_INDEX_URL" in DF.stage(target).args
+    assert "APT_MIRROR" in DF.stage("runner").args and "APT_MIRROR" in DF.stage("toolchain-base").args
+
+
+def test_pins_match_toolchain_constants():
+    tvm, zephyr = DF.stage("tvm").args, DF.stage("zephyr").args
+    assert tvm["TVM_SHA"] == builds.TVM_SHA
+    assert tvm["CMSIS_SHA"] == zephyr["CMSIS_SHA"] == builds.CMSIS_SHA
+    assert zephyr["ZEPHYR_VERSION"] == builds.ZEPHYR_VERSION
+    assert zephyr["ZEPHYR_SDK_VERSION"] == builds.ZEPHYR_SDK_VERSION
+    assert "tflite==2.4.0" in TEXT
+    assert all(word in TEXT for word in ("USE_MICRO ON", "USE_CMSISNN ON", "USE_LLVM"))
+
+
+def test_pins_match_the_published_system_description(published_root):
+    path = published_root / "systems" / "system_description_NUCLEO_L4R5ZI_microtvm_cmsis_nn.json"
+    # The published file is not strict JSON (a missing comma): read the SHAs by pattern.
+    text = path.read_text()
+    shas = dict(re.findall(r'"(TVM|CMSIS_NN)"\s*:\s*\{\s*"SHA"\s*:\s*"([0-9a-f]{40})"', text))
+    assert shas == {"TVM": builds.TVM_SHA, "CMSIS_NN": builds.CMSIS_SHA}
+    assert '"OS version": "2.7.3"' in text and '"Zephyr SDK version": "0.13.2"' in text
+
+
+def test_placeholders_are_declared_and_fail_loudly():
+    # Values not found offline stay UNSET_*; the zephyr build stops with a message naming them,
+    # and the image plan says the target is not ready.
+    found = dockerfile.placeholders(DF)
+    assert set(found) == {"ZEPHYR_SHA", "ZEPHYR_SDK_SHA256"}
+    guard = next(i for i in DF.stage("zephyr").instructions if "UNSET_" in i.args and i.keyword == "RUN")
+    assert "exit 1" in guard.args and "error:" in guard.args
+    assert not TARGETS["zephyr"].pinned_ready
+
+
+def test_runner_installs_the_lock_then_the_bundle_without_deps():
+    runs = [i.args for i in DF.stage("runner").instructions if i.keyword == "RUN"]
+    lock = next(n for n, r in enumerate(runs) if "requirements-runner.lock" in r)
+    bundle = next(n for n, r in enumerate(runs) if "--no-deps /src" in r)
+    assert lock < bundle
+    users = [i.args for i in DF.stage("runner").instructions if i.keyword == "USER"]
+    assert users and not users[-1].startswith("0")
