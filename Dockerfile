@@ -50,6 +50,9 @@ COPY requirements-runner.lock /src/requirements-runner.lock
 RUN pip install ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} -r /src/requirements-runner.lock
 COPY pyproject.toml /src/pyproject.toml
 COPY bundle /src/bundle
+# The lock travels with the image: the fetch layer verifies the mounted cache against it.
+COPY artifacts/lock.yaml /src/artifacts/lock.yaml
+ENV TINYREPRO_LOCK=/src/artifacts/lock.yaml
 RUN pip install ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} --no-deps /src \
     && python -m bundle --version
 # A default non-root user; the orchestrator runs stages as the host uid:gid instead.

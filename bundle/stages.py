@@ -16,7 +16,6 @@ from bundle.pipeline import Pipeline, console
 
 PUBLISHED = "published/octoml-v1.0/"
 KWS_MODEL = "models/kws_ref_model.tflite"
-DUT_IN_STAGE = "/dev/ttyDUT"
 
 
 @dataclass
@@ -126,23 +125,17 @@ def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
 
 
 def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str):
-    """The run stage as data: the runner talks to the DUT device passed in as DUT_IN_STAGE."""
-    from bundle.engine.base import Mount, StageSpec
+    """The run stage as data, from the same description compose/compose.yaml is rendered from."""
+    from bundle.toolchain.builds import Build
+    from bundle.toolchain.stages import StageContext, run_stage
 
     n, w = _iterations(ctx, benchmark, mode)
-    cmd = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_IN_STAGE,
-           "--benchmark", benchmark, "--mode", mode, "--out", "/out",
-           "--system", ctx.cfg.sim.performance_system, "--n", str(n), "--w", str(w),
-           "--cache", "/cache", "--baud", str(ctx.cfg.sim.baud)]
-    if ctx.limit and mode == "accuracy":
-        cmd += ["--limit", str(ctx.limit)]
-    lock = Path(__file__).resolve().parents[1] / "artifacts" / "lock.yaml"
-    return StageSpec(
-        name=f"run:{label}:{benchmark}:{mode}", image_target="runner", command=cmd,
-        mounts=[Mount(str(ctx.inputs["cache"]), "/cache", True), Mount(str(lock), "/lock.yaml", True),
-                Mount(str(out), "/out", False)],
-        devices=[f"{port}:{DUT_IN_STAGE}"], network=False,
-        env={"TINYREPRO_LOCK": "/lock.yaml"}, timeout_s=6 * 3600)
+    variant = ctx.cfg.sim.performance_system.split("/")[0]
+    sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=port,
+                        probe_device="", build=Build(variant, benchmark))
+    return run_stage(sctx, benchmark, mode, n=n, w=w, out=f"/artifacts/{out.relative_to(ctx.run_dir)}",
+                     limit=ctx.limit if mode == "accuracy" else None, baud=ctx.cfg.sim.baud,
+                     name=f"run:{label}:{benchmark}:{mode}")
 
 
 def _sim_pacing(ctx: Context, mode: str) -> dict:

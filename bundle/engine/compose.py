@@ -25,7 +25,7 @@ HEADER = """\
 """
 
 COMPOSE_CONTEXT = StageContext(
-    inputs="${INPUTS_DIR:-../artifacts/inputs}",
+    inputs="${INPUTS_DIR:-../artifacts/cache}",
     artifacts="${ARTIFACTS_DIR:-../artifacts}",
     dut_port="${DUT_PORT:-/dev/ttyACM0}",
     probe_device="${PROBE_DEVICE:-/dev/bus/usb}",

@@ -48,7 +48,8 @@ TARGETS: dict[str, ImageTarget] = {
 
 def context_files(repo: Path = REPO) -> list[Path]:
     """Relative paths of every file the Dockerfile may COPY, sorted for a stable hash."""
-    fixed = [Path("Dockerfile"), Path("pyproject.toml"), Path("requirements-runner.lock")]
+    fixed = [Path("Dockerfile"), Path("pyproject.toml"), Path("requirements-runner.lock"),
+             Path("artifacts/lock.yaml")]
     sources = [
         p.relative_to(repo) for p in (repo / "bundle").rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TVM_SHA = "e3a6cb6a1bc1764e261321713ab275461b36dcc0"
-CMSIS_SHA = "51263182d16c92649a48144ba56c0945f9fce60e"
-ZEPHYR_VERSION = "v2.7.3"
-ZEPHYR_SDK_VERSION = "0.13.2"
+from bundle.fetch.lock import load_lock
+
+# The pins live in one place, artifacts/lock.yaml (section toolchain:).
+_PINS = load_lock().toolchain
+TVM_SHA = _PINS["tvm"]["commit"]
+CMSIS_SHA = _PINS["cmsis"]["commit"]
+ZEPHYR_VERSION = _PINS["zephyr"]["tag"]
+ZEPHYR_SDK_VERSION = str(_PINS["zephyr_sdk"]["version"])
 BOARD = "nucleo_l4r5zi"
+RESULTS_BOARD = "NUCLEO_L4R5ZI"   # the board folder name in the published results tree
 VARIANTS = ("microtvm_cmsis_nn", "microtvm_native")
 
 # benchmark -> model file (models/ in the lock), as matched against the published C code.
@@ -32,6 +37,10 @@ class Build:
     @property
     def model(self) -> str:
         return MODELS[self.benchmark]
+
+    @property
+    def system(self) -> str:
+        return f"{self.variant}/{RESULTS_BOARD}"
 
     @property
     def name(self) -> str:

@@ -24,23 +24,39 @@ class StageContext:
     run_id: str = "latest"
 
 
-def run_stage(ctx: StageContext) -> StageSpec:
-    out = f"/artifacts/runs/{ctx.run_id}"
+PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
+
+
+def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accuracy",
+              n: int | None = None, w: int | None = None, out: str | None = None,
+              limit: int | None = None, baud: int = 115200, name: str = "run") -> StageSpec:
+    """The runner against the DUT device. `ctx.inputs` is the fetch cache (read-only): the
+    runner resolves stimuli through the fetch layer, verified against the lock in the image."""
+    benchmark = benchmark or ctx.build.benchmark
+    out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
+    command = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_DEVICE_IN_STAGE,
+               "--benchmark", benchmark, "--mode", mode, "--out", out, "--cache", "/inputs",
+               "--system", ctx.build.system, "--baud", str(baud)]
+    if n is not None:
+        command += ["--n", str(n), "--w", str(w or 0)]
+    if limit:
+        command += ["--limit", str(limit)]
     return StageSpec(
-        name="run", image_target="runner",
-        command=["python", "-m", "bundle", "run", "--port", DUT_DEVICE_IN_STAGE,
-                 "--benchmark", ctx.build.benchmark, "--inputs", "/inputs", "--out", out],
+        name=name, image_target="runner", command=command,
         mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)],
-        devices=[f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=False, timeout_s=4 * 3600,
+        devices=[f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=False, timeout_s=6 * 3600,
     )
 
 
-def report_stage(ctx: StageContext) -> StageSpec:
+def report_stage(ctx: StageContext, mode: str = "accuracy") -> StageSpec:
+    b = ctx.build
     return StageSpec(
         name="report", image_target="runner",
-        command=["python", "-m", "bundle", "diff", "--published", "/inputs/published/octoml-v1.0",
-                 "--reproduced", f"/artifacts/runs/{ctx.run_id}", "--out", f"/artifacts/reports/{ctx.run_id}"],
-        mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)],
+        command=["python", "-m", "bundle", "diff",
+                 "--published", f"{PUBLISHED_RESULTS}/{b.system}/{b.benchmark}/{mode}",
+                 "--reproduced", f"/artifacts/runs/{ctx.run_id}/{b.benchmark}/{mode}",
+                 "--labels", "/inputs/tree/datasets", "--dut-kind", "board", "--format", "table"],
+        mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", True)],
         network=False, timeout_s=600,
     )
 

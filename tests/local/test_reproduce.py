@@ -1,0 +1,137 @@
+"""`tinyrepro reproduce` end to end on this host: real fetch from the mirror, real sim DUT on a
+pty, real LiteRT, real report files. Only the accuracy mode and a prefix of the stimuli, to keep
+it short; the full run is `make reproduce`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_config(tmp_path_factory) -> Path:
+    raw = yaml.safe_load((REPO / "bundle" / "data" / "reproduce.yaml").read_text())
+    raw["modes"] = ["accuracy"]
+    raw["sim"]["backends"] = ["litert"]
+    path = tmp_path_factory.mktemp("cfg") / "reproduce.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+BASE = os.environ.get("TINYREPRO_BASE_IMAGE", "tinyrepro/debian-base:bookworm")
+
+
+def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40",
+         "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
+         "--mirror", str(fetcher.mirror), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    run_dirs = list(out.iterdir())
+    assert len(run_dirs) == 1, proc.stderr[-2000:]
+    doc = json.loads((run_dirs[0] / "report.json").read_text())
+    return proc, run_dirs[0], doc
+
+
+@pytest.fixture(scope="module")
+def report(quick_config, tmp_path_factory, fetcher):
+    return _reproduce("local", quick_config, tmp_path_factory.mktemp("runs"), fetcher)
+
+
+def _docker_or_skip() -> None:
+    """No engine or base image: skip here, but FAIL on CI, where Docker is part of the test bed."""
+    import docker
+
+    try:
+        docker.from_env().images.get(BASE)
+        return
+    except docker.errors.ImageNotFound:
+        reason = f"base image {BASE} missing: run `make base-image`"
+    except docker.errors.DockerException as err:
+        reason = f"no Docker engine: {err}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def docker_report(quick_config, tmp_path_factory, fetcher):
+    _docker_or_skip()
+    return _reproduce("docker", quick_config, tmp_path_factory.mktemp("runs-docker"), fetcher,
+                      "--base-image", BASE)
+
+
+def test_report_files_and_exit_code(report):
+    proc, run_dir, doc = report
+    for name in ("report.md", "report.csv", "report.json", "stages.jsonl"):
+        assert (run_dir / name).is_file()
+    # 40 of 1000 stimuli: the reproduced Top-1 cannot equal the published one, so DIFFERENT, exit 1
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "verdicts:" in proc.stdout
+
+
+def test_every_published_number_recomputed(report):
+    _, _, doc = report
+    rows = [r for r in doc["rows"] if r["section"] == "published-recompute"]
+    assert len(rows) == 40
+    assert {r["verdict"] for r in rows if r["benchmark"] != "ad" or r["mode"] != "accuracy"} <= {"MATCH", "WITHIN_TOLERANCE"}
+    ad_acc = [r for r in rows if r["benchmark"] == "ad" and r["mode"] == "accuracy"]
+    assert ad_acc and all(r["verdict"] == "NOT_RUN" and "log.txt" in r["reason"] for r in ad_acc)
+
+
+def test_stages_say_what_ran_and_why_not(report):
+    _, _, doc = report
+    stages = {s["stage"]: s for s in doc["stages"]}
+    assert stages["fetch"]["status"] == "RAN"
+    assert stages["run"]["status"] == "RAN"
+    assert stages["images"]["status"] == "NOT_RUN" and "local" in stages["images"]["reason"]
+    for name in ("code", "compile", "firmware", "flash"):
+        assert stages[name]["status"] in ("NOT_RUN", "FAILED") and stages[name]["reason"]
+    assert "no board" in stages["flash"]["reason"]
+
+
+def test_sim_rows_compare_outputs_and_mark_the_rest_not_run(report):
+    _, _, doc = report
+    rows = [r for r in doc["rows"] if r["section"] == "reproduce"]
+    acc = [r for r in rows if r["benchmark"] == "kws" and r["mode"] == "accuracy" and r["verdict"] != "NOT_RUN"]
+    systems = {r["system"] for r in acc}
+    assert systems == {"microtvm_native/NUCLEO_L4R5ZI", "microtvm_cmsis_nn/NUCLEO_L4R5ZI"}
+    native = next(r for r in acc if r["system"].startswith("microtvm_native") and r["metric"] == "top1_pct")
+    assert native["outputs_total"] == 1000 and native["outputs_equal"] >= 39  # litert matches native 998/1000
+    for bench in ("ic", "vww", "ad"):
+        mine = [r for r in rows if r["benchmark"] == bench]
+        assert mine and all(r["verdict"] == "NOT_RUN" and "not available offline" in r["reason"] for r in mine)
+    assert any("software DUT" in n for n in doc["notes"])
+
+
+def _results(run_dir: Path) -> tuple[list[str], list[str]]:
+    log = (run_dir / "runs" / "sim-litert" / "kws" / "accuracy" / "log.txt").read_text().splitlines()
+    res = (run_dir / "runs" / "sim-litert" / "kws" / "accuracy" / "results.txt").read_text().splitlines()
+    outputs = [ln.split(" ", 1)[1] for ln in log if "m-results-[" in ln]
+    scores = [ln.split(" ", 1)[1] for ln in res]
+    return outputs, scores
+
+
+@pytest.mark.docker
+def test_docker_engine_runs_the_runner_in_its_image_with_the_same_results(report, docker_report):
+    """The runner image, built from the locally bootstrapped base, runs KWS accuracy against the
+    sim DUT on the host, its pty passed into the container: same outputs as the local engine."""
+    _, local_dir, _ = report
+    proc, docker_dir, doc = docker_report
+    assert doc["environment"]["engine"] == "docker", proc.stderr[-2000:]
+    run = doc["environment"]["runs"][0]
+    assert run["engine"] == "docker" and run["image"]["tag"].startswith("tinyrepro/runner:")
+    assert {s["stage"]: s["status"] for s in doc["stages"]}["images"] == "RAN"
+    local_outputs, local_scores = _results(local_dir)
+    docker_outputs, docker_scores = _results(docker_dir)
+    assert len(docker_outputs) == 40
+    assert docker_outputs == local_outputs
+    assert docker_scores == local_scores
+    assert docker_dir.stat().st_uid == os.getuid()  # files belong to the user, not to root
