@@ -5,7 +5,7 @@ replaces the defaults whole (no silent merging of half-valid files).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -64,7 +64,6 @@ class ReproduceConfig:
     missing_stimuli_reason: dict[str, str]
     modes: list[str]
     sim: SimConfig
-    upstream_hosts: list[str] = field(default_factory=list)
 
 
 def load_reproduce_config(path: Path | None = None) -> ReproduceConfig:

@@ -9,7 +9,6 @@ a later stage fails or the user presses Ctrl-C, so nothing already done is lost.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -86,18 +85,3 @@ class Pipeline:
         colour = {RAN: "green", NOT_RUN: "yellow", FAILED: "red"}[rec.status]
         tail = f": {rec.reason}" if rec.reason else f" ({rec.seconds:.1f} s)"
         console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}")
-
-
-def reachable(host: str, port: int = 443, timeout_s: float = 3.0) -> str | None:
-    """None if a TCP connection to host:port opens, else why not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as err:
-        return f"{host}:{port} unreachable ({err.__class__.__name__}: {err})"
-
-
-def upstream_block(hosts: list[str]) -> str | None:
-    """Reason the pinned upstream sources cannot be reached, or None."""
-    problems = [p for p in (reachable(h) for h in hosts) if p]
-    return "; ".join(problems) if problems else None

@@ -10,7 +10,7 @@ from pathlib import Path
 from bundle.commands.fetch import add_fetch_options, fetcher_from_args
 from bundle.config import BENCHMARKS, load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, StageUnavailable
-from bundle.pipeline import Pipeline, console, new_run_dir, upstream_block
+from bundle.pipeline import Pipeline, console, new_run_dir
 from bundle import stages
 
 
@@ -56,8 +56,7 @@ def run(args) -> int:
 
 def _toolchain_stages(pipe: Pipeline, ctx) -> None:
     """Images and the build chain: run what this host can, say why the rest did not run."""
-    block = upstream_block(ctx.cfg.upstream_hosts)
-    ctx.upstream_block = block
+    stages.probe_upstreams(ctx)
     ctx.images = pipe.stage("images", lambda: stages.build_images(ctx)) or {}
     for name in ("code", "compile", "firmware", "flash"):
         pipe.stage(name, lambda name=name: stages.toolchain_stage(ctx, name))

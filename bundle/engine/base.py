@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundle.fsutil import atomic_output  # noqa: F401 - re-exported for stages
 from bundle.errors import ConfigError, EngineError
 
 # Where a stage sees the DUT serial port, whatever the host calls it.
@@ -116,26 +117,6 @@ def check_result(result: StageResult) -> StageResult:
 
 def host_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to `path`; rename it into place only if the block succeeds.
-
-    Stages write their *results* (results.txt, reports) through this, so a killed stage
-    leaves no half-written result. Logs are written incrementally on purpose and are not
-    results: a killed run leaves a resumable partial log.txt but no results.txt.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 ENGINES = ("docker", "local")

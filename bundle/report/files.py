@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
+from bundle.fsutil import atomic_output
 from tabulate import tabulate
 
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
@@ -78,12 +80,16 @@ def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] |
     notes = list(notes or [])
     norm = [normalise(r) for r in rows]
     paths = {"md": run_dir / "report.md", "csv": run_dir / "report.csv", "json": run_dir / "report.json"}
-    paths["md"].write_text(_markdown(norm, title, notes, sections), encoding="utf-8")
+    # Each file appears whole or not at all: a killed report stage leaves no half-written report.
+    with atomic_output(paths["md"]) as tmp:
+        tmp.write_text(_markdown(norm, title, notes, sections), encoding="utf-8")
     frame = pd.DataFrame(norm, columns=CSV_COLUMNS)
     frame["first_mismatches"] = [json.dumps(m) if m else "" for m in frame["first_mismatches"]]
-    frame.to_csv(paths["csv"], index=False)
+    with atomic_output(paths["csv"]) as tmp:
+        frame.to_csv(tmp, index=False)
     doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections, "rows": norm}
-    paths["json"].write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    with atomic_output(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     return paths
 
 

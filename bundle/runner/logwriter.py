@@ -113,5 +113,8 @@ def accuracy_lines(top1_percent: float, auc: float) -> list[str]:
 
 def write_results(path: Path, log: LogWriter, code: str, texts: list[str]) -> None:
     """results.txt: every line `<stamp> <code>: <text>` + LF, on the session clock."""
+    from bundle.fsutil import atomic_output  # a killed run leaves no half-written results.txt
+
     stamp = log.stamp()
-    Path(path).write_text("".join(f"{stamp} {code}: {t}\n" for t in texts), encoding="utf-8")
+    with atomic_output(path) as tmp:
+        tmp.write_text("".join(f"{stamp} {code}: {t}\n" for t in texts), encoding="utf-8")

@@ -8,7 +8,7 @@ from bundle.toolchain.builds import BOARD, Build
 def firmware_command(build: Build, out: str = "/artifacts") -> list[str]:
     build_dir = f"{out}/builds/{build.name}"
     return ["west", "build", "--pristine", "always", "-b", BOARD, "-d", f"{build_dir}/zephyr",
-            f"/inputs/code/{build.variant}/{build.benchmark}", "--",
+            f"/inputs/tree/code/{build.variant}/{build.benchmark}", "--",
             f"-DMODEL_LIBRARY={build_dir}/model.tar", f"-DEE_CFG_ENERGY_MODE={int(build.energy)}",
             f"-DCONFIG_UART_BAUD={build.baud}"]
 

