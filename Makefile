@@ -25,7 +25,8 @@ help: ## show this help
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "  variables: MIRROR=DIR (offline inputs), ENGINE=auto|docker|local, PYTEST_ARGS=..."
+	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a flashed board), ENGINE=auto|docker|local,"
+	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..."
 
 deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
 	@command -v debootstrap >/dev/null || { \

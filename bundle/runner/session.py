@@ -269,7 +269,7 @@ def _read_stimulus(stim: Stimulus) -> tuple[bytes, int]:
 # -- entry point -----------------------------------------------------------------------
 def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, out_dir: Path, *,
                   n: int = 1, w: int = 0, baud: int = 115200, retries: int = 3,
-                  limit: int | None = None, **settings) -> RunResult:
+                  limit: int | None = None, progress=None, **settings) -> RunResult:
     """Run one EnergyRunner sequence against the DUT at `port_url`; resumes from `out_dir`."""
     if mode not in ("accuracy", "performance"):
         raise ConfigError(f"mode {mode!r} is not run over a direct DUT link",
@@ -293,9 +293,12 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
             session.step, session.acc = _sequencer_state(records)
         else:
             session.header(session_id, len(stimuli), _file_size(stimuli))
-        for stim in stimuli:
+        every = 1 if mode == "performance" else max(1, len(stimuli) // 20)
+        for i, stim in enumerate(stimuli, 1):
             if stim.key not in done:
                 session.run_stimulus(stim)
+            if progress and (i % every == 0 or i == len(stimuli)):
+                progress(i, len(stimuli), session.faults)
         session.trailer(session_id)
     finally:
         link.close()
