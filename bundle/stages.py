@@ -58,7 +58,10 @@ def recompute_published(ctx: Context) -> list[dict]:
 
     root = ctx.inputs["published"]
     ctx.notes += parse.system_notes(root)
-    return parse.recompute_tree(root, ctx.inputs["datasets"])
+    rows = parse.recompute_tree(root, ctx.inputs["datasets"])
+    for row in rows:
+        row["dut"] = "published logs"
+    return rows
 
 
 # -- images and the build chain -----------------------------------------------------

@@ -22,7 +22,7 @@ from tabulate import tabulate
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
 from bundle.report.tables import row_verdict, rows_table, summary_line, verdict_counts
 
-CSV_COLUMNS = ["section", "system", "benchmark", "mode", "metric", "published", "reproduced",
+CSV_COLUMNS = ["section", "dut", "system", "benchmark", "mode", "metric", "published", "reproduced",
                "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches"]
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from tabulate import tabulate
 
 VERDICT_ORDER = ("MATCH", "WITHIN_TOLERANCE", "DIFFERENT", "NOT_COMPARABLE", "NOT_RUN")
-COLUMNS = ("section", "system", "benchmark", "mode", "metric", "published", "reproduced", "verdict", "reason")
+COLUMNS = ("section", "dut", "system", "benchmark", "mode", "metric", "published", "reproduced", "verdict", "reason")
 
 
 def row_verdict(row: dict) -> str:
