@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 
 from bundle.engine import images as img
@@ -31,6 +32,15 @@ log = logging.getLogger(__name__)
 STAGE_LABEL = "org.tinyrepro.stage"
 PTY_CGROUP_RULE = "c 136:* rwm"
 DEFAULT_BASE_IMAGE = None  # None: the Dockerfile's digest-pinned default
+
+
+SESSION_LABEL = "org.tinyrepro.session"
+
+
+def session_id() -> str:
+    """One id per run, inherited by child processes, so a session counts only its own
+    containers, never those of another tinyrepro running on the same engine."""
+    return os.environ.setdefault("TINYREPRO_SESSION", uuid.uuid4().hex[:12])
 
 
 def _docker_module():
@@ -53,6 +63,7 @@ class DockerEngine(Engine):
         self.repo = repo
         self._client = None
         self._images: dict[str, ImageRecord] = {}
+        session_id()  # fixed now, so stage subprocesses started later share it
 
     # ------------------------------------------------------------------ engine reachability
     @property
@@ -164,7 +175,7 @@ class DockerEngine(Engine):
             command=list(spec.command), mounts=mounts, devices=devices, device_cgroup_rules=cgroup_rules,
             group_add=sorted(group_add), user=spec.user or host_user(), environment=env,
             working_dir=spec.workdir, network_mode="bridge" if spec.network else "none",
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], labels={STAGE_LABEL: spec.name},
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], labels={STAGE_LABEL: spec.name, SESSION_LABEL: session_id()},
             detach=True, init=True,
         )
 
@@ -207,7 +218,9 @@ class DockerEngine(Engine):
                                       hint="check `docker ps -a` and the Docker daemon log") from err
 
     def leftover_containers(self) -> list[str]:
-        return [c.id for c in self.client.containers.list(all=True, filters={"label": STAGE_LABEL})]
+        """Stage containers of this session (this process and its children) still present."""
+        return [c.id for c in self.client.containers.list(
+            all=True, filters={"label": [STAGE_LABEL, f"{SESSION_LABEL}={session_id()}"]})]
 
 
 def _pump_logs(container, sink: LineSink, tail: deque) -> None:
