@@ -31,6 +31,7 @@ class StageRecord:
     reason: str = ""
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
+    exit_code: int = 0          # the error's exit code when FAILED
 
 
 def new_run_dir(root: Path) -> Path:
@@ -66,7 +67,7 @@ class Pipeline:
             self._record(StageRecord(name, NOT_RUN, err.message, time.monotonic() - start))
             return None
         except ReproError as err:
-            self._record(StageRecord(name, FAILED, str(err), time.monotonic() - start))
+            self._record(StageRecord(name, FAILED, str(err), time.monotonic() - start, exit_code=err.exit_code))
             return None
         details = out.get("details", {}) if isinstance(out, dict) else {}
         self._record(StageRecord(name, RAN, "", time.monotonic() - start, details))
@@ -74,6 +75,10 @@ class Pipeline:
 
     def skip(self, name: str, reason: str) -> None:
         self._record(StageRecord(name, NOT_RUN, reason))
+
+    def failure_code(self) -> int:
+        """Exit code of the first stage that failed, 0 when none did."""
+        return next((r.exit_code for r in self.records if r.status == FAILED), 0)
 
     def ran(self, name: str) -> bool:
         return any(r.stage == name and r.status == RAN for r in self.records)

@@ -33,6 +33,7 @@ class Context:
     images: dict = field(default_factory=dict)
     upstream_block: str | None = None
     reachable: frozenset[str] = frozenset()
+    offline: bool = False
     engine_obj: object = None
     notes: list[str] = field(default_factory=list)
 
@@ -69,6 +70,12 @@ def probe_upstreams(ctx: Context) -> None:
     """Which pinned upstreams answer (doctor's checks); GitHub gates the build chain."""
     from bundle.doctor import check_network, reachable_upstreams
 
+    if ctx.offline:
+        # Not probed. Image builds still install from the package registries (as `make venv`
+        # does); the pinned GitHub sources are what an offline run goes without.
+        ctx.reachable = frozenset({"pypi", "debian"})
+        ctx.upstream_block = "offline run (--offline): GitHub sources are not fetched"
+        return
     checks = check_network()
     ctx.reachable = reachable_upstreams(checks)
     if "github" not in ctx.reachable:

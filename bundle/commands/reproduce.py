@@ -36,7 +36,7 @@ def run(args) -> int:
     console.print(f"run folder: {run_dir}")
     pipe = Pipeline(run_dir)
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
-                         base_image=args.base_image, limit=args.limit,
+                         base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends.split(",") if args.backends else list(cfg.sim.backends))
     interrupted = False
     try:
@@ -51,7 +51,8 @@ def run(args) -> int:
         interrupted = True
         pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
     code = stages.write_report(ctx, pipe)
-    return EXIT_INTERRUPTED if interrupted else code
+    # A failed stage outranks the verdicts: rows it would have produced are missing.
+    return EXIT_INTERRUPTED if interrupted else (pipe.failure_code() or code)
 
 
 def _toolchain_stages(pipe: Pipeline, ctx) -> None:

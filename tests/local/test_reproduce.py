@@ -30,7 +30,8 @@ BASE = os.environ.get("TINYREPRO_BASE_IMAGE", "tinyrepro/debian-base:bookworm")
 
 def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str):
     proc = subprocess.run(
-        [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40",
+        # --offline: tests never reach the internet, not even to probe the upstreams
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40", "--offline",
          "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -135,3 +136,26 @@ def test_docker_engine_runs_the_runner_in_its_image_with_the_same_results(report
     assert docker_outputs == local_outputs
     assert docker_scores == local_scores
     assert docker_dir.stat().st_uid == os.getuid()  # files belong to the user, not to root
+
+
+def test_unfetchable_inputs_fail_the_run_with_the_fetch_exit_code(tmp_path):
+    """No mirror and no upstream (a lock whose URLs point at a closed loopback port): the
+    fetch stage FAILS with the file and both fixes named, nothing downstream pretends to run,
+    and the exit code is the fetch error's, not 'nothing DIFFERENT'."""
+    lock = yaml.safe_load((REPO / "artifacts" / "lock.yaml").read_text())
+    for source in lock["sources"].values():
+        source["url"] = "http://127.0.0.1:9/{upstream}"
+    lock_path = tmp_path / "lock.yaml"
+    lock_path.write_text(yaml.safe_dump(lock))
+    env = {k: v for k, v in os.environ.items() if k != "TINYREPRO_MIRROR"}
+    env["TINYREPRO_LOCK"] = str(lock_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--cache", str(tmp_path / "cache"),
+         "--out", str(tmp_path / "runs")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout[-2000:]
+    doc = json.loads(next((tmp_path / "runs").iterdir()).joinpath("report.json").read_text())
+    stages = {s["stage"]: s for s in doc["stages"]}
+    assert stages["fetch"]["status"] == "FAILED"
+    assert "--mirror" in stages["fetch"]["reason"] and "TINYREPRO_MIRROR" in stages["fetch"]["reason"]
+    assert stages["run"]["status"] == "NOT_RUN" and "fetch" in stages["run"]["reason"]
+    assert not [r for r in doc["rows"] if r["verdict"] in ("MATCH", "WITHIN_TOLERANCE", "DIFFERENT")]
