@@ -115,12 +115,8 @@ def test_mounts_user_and_network(engine, tmp_path):
         except OSError as e:
             print("ro-write", e.errno)
         pathlib.Path("/out/result.txt").write_text("done")
+        # Only loopback: no route anywhere (no outside address is ever dialled to prove it).
         print("ifaces", sorted(n for _, n in socket.if_nameindex()))
-        try:
-            socket.create_connection(("1.1.1.1", 443), timeout=3)
-            print("net", "up")
-        except OSError:
-            print("net", "down")
     """)
     lines = []
     engine.run(spec("probe", ["python", "-c", script], user="1000:1000",
@@ -130,7 +126,7 @@ def test_mounts_user_and_network(engine, tmp_path):
     assert got["uid"] == "1000 1000"
     assert got["read"] == "input"
     assert got["ro-write"] == "30"  # EROFS
-    assert got["ifaces"] == "['lo']" and got["net"] == "down"
+    assert got["ifaces"] == "['lo']"
     assert (out / "result.txt").stat().st_uid == 1000
     assert not (inputs / "y").exists()
 
