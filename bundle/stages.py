@@ -157,20 +157,21 @@ def _run_toolchain(ctx: Context, name: str) -> dict:
 
 # -- run ------------------------------------------------------------------------------
 def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
-    from bundle.runner.builds import iterations
+    from bundle.builds import iterations
 
     return iterations(ctx.cfg.sim.performance_system, benchmark, mode)
 
 
 def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
-    from bundle.toolchain.builds import Build
+    from bundle.builds import load_builds
     from bundle.toolchain.stages import StageContext, run_stage
 
     n, w = _iterations(ctx, benchmark, mode)
-    variant = ctx.cfg.sim.performance_system.split("/")[0]
+    system = ctx.cfg.sim.performance_system
+    build = next(b for b in load_builds() if b.system == system and b.benchmark == benchmark and not b.energy)
     sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=port,
-                        probe_device="", build=Build(variant, benchmark))
+                        probe_device="", build=build)
     return run_stage(sctx, benchmark, mode, n=n, w=w, out=f"/artifacts/{out.relative_to(ctx.run_dir)}",
                      limit=ctx.limit if mode == "accuracy" else None, baud=ctx.cfg.sim.baud,
                      name=f"run:{label}:{benchmark}:{mode}")

@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def iteration_counts(args) -> tuple[int, int]:
-    from bundle.runner.builds import iterations, iterations_from_script
+    from bundle.builds import iterations, iterations_from_script
 
     if args.script:
         n, w = iterations_from_script(args.script)

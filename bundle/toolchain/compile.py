@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.toolchain.builds import Build
+from bundle.builds import Build
 
 TARGET_C = "c -keys=arm_cpu,cpu -mcpu=cortex-m4+nodsp -model=stm32l4r5zi"
 

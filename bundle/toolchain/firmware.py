@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.toolchain.builds import BOARD, Build
+from bundle.builds import Build
 
 
 def firmware_command(build: Build, out: str = "/artifacts") -> list[str]:
     build_dir = f"{out}/builds/{build.name}"
-    return ["west", "build", "--pristine", "always", "-b", BOARD, "-d", f"{build_dir}/zephyr",
+    return ["west", "build", "--pristine", "always", "-b", build.zephyr_board, "-d", f"{build_dir}/zephyr",
             f"/inputs/tree/code/{build.variant}/{build.benchmark}", "--",
             f"-DMODEL_LIBRARY={build_dir}/model.tar", f"-DEE_CFG_ENERGY_MODE={int(build.energy)}",
             f"-DCONFIG_UART_BAUD={build.baud}"]

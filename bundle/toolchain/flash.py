@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.toolchain.builds import Build
+from bundle.builds import Build
 
 # The probe is a USB device, not a tty: openocd talks to it through libusb.
 PROBE_IN_STAGE = "/dev/bus/usb"
