@@ -25,7 +25,7 @@ help: ## show this help
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a flashed board), ENGINE=auto|docker|local,"
+	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a board), SYSTEM=<variant>/<board>, ENGINE=auto|docker|local,"
 	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..."
 
 deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
@@ -47,7 +47,7 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	if [ -z "$$base" ] && [ "$(ENGINE)" != local ] && docker info >/dev/null 2>&1; then \
 	  base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)); fi; \
 	$(PY) -m bundle reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
-	  $(if $(PORT),--port $(PORT)) $${base:+--base-image $$base}
+	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base}
 
 test: $(STAMP) deps test-base-image ## run the test suite (unit, local parts: pty, Docker, TVM)
 	TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) $(PY) -m pytest $(PYTEST_ARGS)
@@ -67,8 +67,8 @@ doctor: $(STAMP) ## preflight: Docker, images, serial devices, probes, disk, net
 base-image: deps ## bootstrap the local Debian base image without a registry
 	bash scripts/bootstrap-base-image.sh $(BASE_IMAGE)
 
-images: $(STAMP) base-image ## build the images this host can build
-	$(PY) -m bundle images build --base-image $(BASE_IMAGE)
+images: $(STAMP) deps ## build the images this host can build (pinned base, else a bootstrapped one)
+	@base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)) && $(PY) -m bundle images build --base-image "$$base"
 
 lock: ## regenerate requirements.lock from a fresh resolve (needs PyPI)
 	$(PYTHON) -m venv /tmp/tinyrepro-lock && /tmp/tinyrepro-lock/bin/pip install -q '.[models,test]' \

@@ -90,6 +90,13 @@ def load_builds(path: Path | None = None) -> tuple[Build, ...]:
     return tuple(out)
 
 
+def check_system(system: str, path: Path | None = None) -> str:
+    systems, where = _systems(path)
+    if system not in systems:
+        raise ConfigError(f"unknown system {system!r} (not in {where})", hint=f"use one of: {', '.join(systems)}")
+    return system
+
+
 def iterations(system: str, benchmark: str, mode: str, path: Path | None = None) -> tuple[int, int]:
     """(N, W) of `infer N W` for one system/benchmark/mode."""
     if mode == "accuracy":

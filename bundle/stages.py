@@ -34,6 +34,7 @@ class Context:
     upstream_block: str | None = None
     reachable: frozenset[str] = frozenset()
     offline: bool = False
+    system: str = ""           # the build on the board (its N/W and build-chain stages)
     engine_obj: object = None
     notes: list[str] = field(default_factory=list)
 
@@ -113,53 +114,63 @@ def build_images(ctx: Context) -> dict:
             | {f"{t} (skipped)": p.reason for t, p in plans.items() if not p.buildable}}
 
 
-TOOLCHAIN_NEEDS = {
-    "code": ("github", None),
-    "compile": ("github", "tvm"),
-    "firmware": ("github", "zephyr"),
-    "flash": ("board", "zephyr"),
+# stage -> (image it runs in, earlier stages whose output it consumes)
+TOOLCHAIN = {
+    "code": (None, ()),
+    "compile": ("tvm", ()),
+    "firmware": ("zephyr", ("code", "compile")),
+    "flash": ("zephyr", ("firmware",)),
+}
+WHAT = {
+    "code": "OctoML's generated model code and Zephyr projects (closed/OctoML/code/) are not in the mirror",
+    "compile": "the tvm image (TVM built from source at e3a6cb6a) cannot be built",
+    "firmware": "the zephyr image (Zephyr v2.7.3 + modules, SDK 0.13.2, pinned CMSIS) cannot be built",
 }
 
 
-def toolchain_stage(ctx: Context, name: str) -> dict:
-    """code, compile, firmware, flash: each needs GitHub sources, its image, or a board."""
-    need, image = TOOLCHAIN_NEEDS[name]
-    if need == "github" and ctx.upstream_block:
-        what = {"code": "OctoML's generated model code and Zephyr projects (closed/OctoML/code/) are not in the mirror",
-                "compile": "the tvm image (TVM built from source at e3a6cb6a) cannot be built",
-                "firmware": "the zephyr image (Zephyr v2.7.3 + modules, SDK 0.13.2, pinned CMSIS) cannot be built"}[name]
-        raise StageUnavailable(f"{what}: GitHub is not reachable from this host ({ctx.upstream_block})")
+def toolchain_stage(ctx: Context, name: str, ran: set[str]) -> dict:
+    """code, compile, firmware, flash. The reason given is the root cause: the network first,
+    then a missing board, image or earlier stage."""
+    image, inputs_from = TOOLCHAIN[name]
+    if name in WHAT and ctx.upstream_block:
+        raise StageUnavailable(f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})")
     if name == "flash" and not ctx.port:
         raise StageUnavailable("no board attached (pass PORT=/dev/ttyACM0 with a probe on USB); the software DUT needs no flashing")
     if image and image not in ctx.images.get("built", {}):
         plan = ctx.images.get("plans", {}).get(image)
         raise StageUnavailable(f"the {image} image is not available: {plan.reason if plan else 'images stage did not run'}")
+    missing = [d for d in inputs_from if d not in ran]
+    if missing:
+        raise StageUnavailable(f"needs the output of stage(s) {', '.join(missing)}, which did not run")
+    if name == "code":
+        raise StageUnavailable("OctoML's generated code tree (closed/OctoML/code/) is not pinned file by file "
+                               "in artifacts/lock.yaml yet, so there is no verified project to build")
     return _run_toolchain(ctx, name)
 
 
 def _run_toolchain(ctx: Context, name: str) -> dict:
-    """Run one build-chain stage for every performance/accuracy build, in its image."""
-    from bundle.toolchain.builds import BUILDS
+    """Run one build-chain stage, in its image, for every build of the selected system."""
+    from bundle.builds import load_builds
     from bundle.toolchain.compile import compile_stage
     from bundle.toolchain.firmware import firmware_stage
     from bundle.toolchain.flash import flash_stage
 
-    if name == "code":
-        raise StageUnavailable("fetching OctoML's generated code tree (closed/OctoML/code/) is not pinned in "
-                               "artifacts/lock.yaml yet, so the firmware stage has no project to build")
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
     make = {"compile": lambda b: compile_stage(b, inputs, out),
             "firmware": lambda b: firmware_stage(b, inputs, out),
             "flash": lambda b: flash_stage(b, out, os.environ.get("PROBE_DEVICE", "/dev/bus/usb"))}[name]
-    done = [engine.run(make(b)).name for b in BUILDS if not b.energy]
-    return {"details": {"builds": len(done)}}
+    builds = [b for b in load_builds() if b.system == ctx.system and not b.energy]
+    if name == "flash":  # one board, one firmware at a time: the first offline benchmark's
+        builds = [b for b in builds if b.benchmark == ctx.cfg.offline_benchmarks[0]]
+    results = [engine.run(make(b)) for b in builds]
+    return {"details": {"builds": [b.name for b in builds], "seconds": [round(r.duration_s, 1) for r in results]}}
 
 
 # -- run ------------------------------------------------------------------------------
 def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
     from bundle.builds import iterations
 
-    return iterations(ctx.cfg.sim.performance_system, benchmark, mode)
+    return iterations(ctx.system, benchmark, mode)
 
 
 def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str):
@@ -168,7 +179,7 @@ def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, labe
     from bundle.toolchain.stages import StageContext, run_stage
 
     n, w = _iterations(ctx, benchmark, mode)
-    system = ctx.cfg.sim.performance_system
+    system = ctx.system
     build = next(b for b in load_builds() if b.system == system and b.benchmark == benchmark and not b.energy)
     sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=port,
                         probe_device="", build=build)
@@ -294,3 +305,9 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
         print(f"  {rec.status:8} {rec.stage}{': ' + rec.reason if rec.reason else ''}")
     print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
     return exit_code_for(ctx.rows)
+
+
+def with_compare_systems(cfg: ReproduceConfig, systems: list[str]) -> ReproduceConfig:
+    from dataclasses import replace
+
+    return replace(cfg, compare_systems=systems)

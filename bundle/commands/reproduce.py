@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from bundle.commands.fetch import add_fetch_options, fetcher_from_args
-from bundle.config import BENCHMARKS, load_reproduce_config
-from bundle.errors import EXIT_INTERRUPTED, StageUnavailable
+from bundle.builds import check_system
+from bundle.config import load_reproduce_config
+from bundle.errors import EXIT_INTERRUPTED
 from bundle.pipeline import Pipeline, console, new_run_dir
 from bundle import stages
 
@@ -19,6 +20,10 @@ def register(sub) -> None:
     add_fetch_options(p)
     p.add_argument("--port", default=os.environ.get("PORT") or None,
                    help="serial port of a flashed board (default: $PORT); without it the software DUT stands in")
+    p.add_argument("--system", default=None,
+                   help="the published system to reproduce, e.g. microtvm_cmsis_nn/NUCLEO_L4R5ZI: its build "
+                        "is compiled and flashed, its N/W used, and a board run is diffed against it "
+                        "(default: config sim.performance_system)")
     p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto",
                    help="where stages run: containers through the Docker engine, or this host (default: auto)")
     p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
@@ -32,12 +37,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     cfg = load_reproduce_config(args.config)
+    check_system(args.system or cfg.sim.performance_system)
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
     pipe = Pipeline(run_dir)
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
-                         backends=args.backends.split(",") if args.backends else list(cfg.sim.backends))
+                         backends=args.backends.split(",") if args.backends else list(cfg.sim.backends),
+                         system=args.system or cfg.sim.performance_system)
+    if args.port and args.system:
+        # A board runs one firmware: diff it against the system it was built as.
+        cfg = stages.with_compare_systems(cfg, [args.system])
+        ctx.cfg = cfg
     interrupted = False
     try:
         ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
@@ -60,4 +71,5 @@ def _toolchain_stages(pipe: Pipeline, ctx) -> None:
     stages.probe_upstreams(ctx)
     ctx.images = pipe.stage("images", lambda: stages.build_images(ctx)) or {}
     for name in ("code", "compile", "firmware", "flash"):
-        pipe.stage(name, lambda name=name: stages.toolchain_stage(ctx, name))
+        ran = {r.stage for r in pipe.records if r.status == "RAN"}
+        pipe.stage(name, lambda name=name, ran=ran: stages.toolchain_stage(ctx, name, ran))
