@@ -1,12 +1,13 @@
-"""Bad inputs for the published-results parser and the tolerance policy.
+"""Bad inputs for the published-results parser, the tolerance policy and the fetch layer.
 
 Each folder under tests/corpus/published/ is one case: a small tree (`tree/`, laid
-out like closed/<Submitter>/) or a `policy.yaml`, and an `expect.yaml` naming the
+out like closed/<Submitter>/), a `policy.yaml`, or a `lock.yaml` with a `mirror/`, and an `expect.yaml` naming the
 error class and a message fragment, or the rows (metric, status, reason fragment)
 and notes the case must produce.
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 
 from bundle import errors
 from bundle.diff import load_policy
+from bundle.fetch import Fetcher
 from bundle.published.parse import recompute_tree, system_notes
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "published"
@@ -21,6 +23,11 @@ CASES = sorted(p for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())
 
 
 def _run(case: Path):
+    if (case / "lock.yaml").is_file():  # a pinned input fetched from the case's mirror
+        with tempfile.TemporaryDirectory() as cache:
+            fetcher = Fetcher.from_lock(case / "lock.yaml", Path(cache), case / "mirror",
+                                        offline=True, progress=False)
+            return fetcher.fetch_tree("published/"), []
     if (case / "policy.yaml").is_file():
         return load_policy(case / "policy.yaml"), []
     tree = case / "tree"
