@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from rich.console import Console
 
-from bundle.errors import ReproError, StageUnavailable
+from bundle.errors import EXIT_INTERNAL, ReproError, StageUnavailable
 
 console = Console(stderr=True)
 
@@ -75,6 +75,11 @@ class Pipeline:
 
     def skip(self, name: str, reason: str) -> None:
         self._record(StageRecord(name, NOT_RUN, reason))
+
+    def abort(self, err: BaseException) -> None:
+        """Record a bug that stopped the pipeline, so the report still says how far it got."""
+        self._record(StageRecord("aborted", FAILED, f"internal error: {type(err).__name__}: {err}",
+                                 exit_code=EXIT_INTERNAL))
 
     def failure_code(self) -> int:
         """Exit code of the first stage that failed, 0 when none did."""

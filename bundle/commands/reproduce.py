@@ -51,19 +51,28 @@ def run(args) -> int:
         ctx.cfg = cfg
     interrupted = False
     try:
-        ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
-        ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
-                               requires=["fetch"]) or []
-        _toolchain_stages(pipe, ctx)
-        ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
-        ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
-        ctx.rows += stages.not_run_rows(ctx)
+        _stages(pipe, ctx, args)
     except KeyboardInterrupt:
         interrupted = True
         pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
+    except Exception as err:  # a bug in a stage: still write what was done, then report the bug
+        pipe.abort(err)
+        stages.write_report(ctx, pipe)
+        raise
     code = stages.write_report(ctx, pipe)
     # A failed stage outranks the verdicts: rows it would have produced are missing.
     return EXIT_INTERRUPTED if interrupted else (pipe.failure_code() or code)
+
+
+def _stages(pipe: Pipeline, ctx, args) -> None:
+    cfg = ctx.cfg
+    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
+    ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
+                           requires=["fetch"]) or []
+    _toolchain_stages(pipe, ctx)
+    ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
+    ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
+    ctx.rows += stages.not_run_rows(ctx)
 
 
 def _toolchain_stages(pipe: Pipeline, ctx) -> None:
