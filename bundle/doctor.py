@@ -157,7 +157,8 @@ def probe_url(url: str, timeout_s: float) -> tuple[bool, str]:
     return r.status_code < 500, f"HTTP {r.status_code}"
 
 
-def check_network(upstreams: dict[str, str] = UPSTREAMS, timeout_s: float = 3.0) -> list[Check]:
+def check_network(upstreams: dict[str, str] | None = None, timeout_s: float = 3.0) -> list[Check]:
+    upstreams = UPSTREAMS if upstreams is None else upstreams
     with ThreadPoolExecutor(max_workers=len(upstreams) or 1) as pool:
         results = dict(zip(upstreams, pool.map(lambda u: probe_url(u, timeout_s), upstreams.values())))
     checks = []

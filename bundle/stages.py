@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle.config import BENCHMARKS, ReproduceConfig
-from bundle.errors import StageUnavailable
+from bundle.errors import ConfigError, ReproError, StageUnavailable
 from bundle.pipeline import Pipeline, console
 
 PUBLISHED = "published/octoml-v1.0/"
-KWS_MODEL = "models/kws_ref_model.tflite"
 
 
 @dataclass
@@ -35,6 +34,7 @@ class Context:
     reachable: frozenset[str] = frozenset()
     offline: bool = False
     system: str = ""           # the build on the board (its N/W and build-chain stages)
+    system_given: bool = False # --system: a board run is diffed against that system only
     engine_obj: object = None
     notes: list[str] = field(default_factory=list)
 
@@ -173,7 +173,7 @@ def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
     return iterations(ctx.system, benchmark, mode)
 
 
-def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str):
+def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str, sim: dict | None = None):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
     from bundle.builds import load_builds
     from bundle.toolchain.stages import StageContext, run_stage
@@ -185,7 +185,7 @@ def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, labe
                         probe_device="", build=build)
     return run_stage(sctx, benchmark, mode, n=n, w=w, out=f"/artifacts/{out.relative_to(ctx.run_dir)}",
                      limit=ctx.limit if mode == "accuracy" else None, baud=ctx.cfg.sim.baud,
-                     name=f"run:{label}:{benchmark}:{mode}")
+                     name=f"run:{label}:{benchmark}:{mode}", sim=sim)
 
 
 def _sim_pacing(ctx: Context, mode: str) -> dict:
@@ -196,6 +196,7 @@ def _sim_pacing(ctx: Context, mode: str) -> dict:
 
 
 def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None) -> dict:
+    from bundle.builds import MODELS
     from bundle.dut.sim import SimProcess
 
     out.mkdir(parents=True, exist_ok=True)
@@ -203,55 +204,85 @@ def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: P
     if backend is None:
         result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label))
     else:
-        model = ctx.inputs["models"] / Path(KWS_MODEL).name
-        with SimProcess(backend=backend, benchmark=benchmark, model=model,
-                        **_sim_pacing(ctx, mode)) as port:
-            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label))
+        pacing = _sim_pacing(ctx, mode)
+        with SimProcess(backend=backend, benchmark=benchmark, model=ctx.inputs["models"] / MODELS[benchmark],
+                        **pacing) as port:
+            sim = {"dut_kind": "sim", "backend": backend, "infer_ms": pacing["infer_ms"]}
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label, sim=sim))
     return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out,
             "dut_kind": "board" if backend is None else "sim", "backend": backend,
             "engine": result.engine, "image": vars(result.image) if result.image else None,
             "seconds": round(result.duration_s, 1)}
 
 
+def _duts(ctx: Context) -> list[tuple[str, str | None]]:
+    if ctx.port:
+        return [("board", None)]
+    unknown = [b for b in ctx.backends if b not in ctx.cfg.sim.backends]
+    if unknown:
+        raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
+                          hint=f"configured: {', '.join(ctx.cfg.sim.backends)} (bundle/data/reproduce.yaml, sim.backends)")
+    return [(f"sim-{b}", b) for b in ctx.backends]
+
+
 def run_benchmarks(ctx: Context) -> list[dict]:
-    """Run every offline benchmark and mode on the board, or on each software-DUT backend."""
+    """Run every offline benchmark and mode on the board, or on each software-DUT backend.
+    One run failing (a backend that cannot start, a DUT fault) is recorded and the others go on."""
     engine = _engine(ctx)
     if engine.caps.needs_images and "runner" not in ctx.images.get("built", {}):
         ctx.notes.append("run: the runner image is not available, so the run stage ran on this host (engine local)")
         from bundle.engine.base import get_engine
         engine = get_engine("local")
-    duts = [("board", None)] if ctx.port else [(f"sim-{b}", b) for b in ctx.backends]
     done = []
-    for label, backend in duts:
+    for label, backend in _duts(ctx):
         for benchmark in ctx.cfg.offline_benchmarks:
             for mode in ctx.cfg.modes:
                 out = ctx.run_dir / "runs" / label / benchmark / mode
                 try:
                     done.append(_run_one(ctx, engine, label, benchmark, mode, out, backend))
-                except StageUnavailable as err:
-                    ctx.notes.append(f"run {label} {benchmark} {mode}: not run: {err.message}")
+                except ReproError as err:
+                    status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
+                    ctx.notes.append(f"run {label} {benchmark} {mode}: {status}: {err}")
                     done.append({"label": label, "benchmark": benchmark, "mode": mode, "dir": None,
-                                 "reason": err.message, "dut_kind": "sim", "backend": backend})
+                                 "reason": f"{status}: {err.message}", "backend": backend,
+                                 "dut_kind": "board" if backend is None else "sim"})
     if not any(d["dir"] for d in done):
         raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
     return done
 
 
 # -- diff and report -------------------------------------------------------------------
+def _compare_with(ctx: Context, run: dict) -> tuple[list[str], str | None]:
+    """The published systems a run is diffed against, and why its rows are informational."""
+    if run["backend"] is None:
+        return [ctx.system] if ctx.system_given else list(ctx.cfg.compare_systems), None
+    backend = ctx.cfg.sim.backends[run["backend"]]
+    return list(backend.compare_with), backend.informational
+
+
+def _informational(row: dict, why: str) -> dict:
+    """Keep the numbers, say what the verdict would have been, and never count it."""
+    if row.get("verdict") in ("MATCH", "WITHIN_TOLERANCE", "DIFFERENT"):
+        row["reason"] = f"informational ({why}); at the published precision: {row['verdict']}" + (
+            f", {row['reason']}" if row.get("reason") else "")
+        row["verdict"] = "NOT_COMPARABLE"
+    return row
+
+
 def diff_runs(ctx: Context) -> list[dict]:
     from bundle.diff import diff_mode_dirs
 
     rows = []
     for run in ctx.run_dirs:
-        for system in ctx.cfg.compare_systems:
+        systems, why = _compare_with(ctx, run)
+        for system in systems:
             published = ctx.inputs["published"] / "results" / system / run["benchmark"] / run["mode"]
             if run["dir"] is None:
                 rows.append(_not_run(system, run["benchmark"], run["mode"], run["label"], run["reason"]))
                 continue
             for row in diff_mode_dirs(published, run["dir"], ctx.inputs["datasets"], run["dut_kind"]):
-                row["system"] = system
-                row["dut"] = run["label"]
-                rows.append(row)
+                row.update(system=system, dut=run["label"])
+                rows.append(_informational(row, why) if why else row)
     return rows
 
 
@@ -306,8 +337,3 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
     return exit_code_for(ctx.rows)
 
-
-def with_compare_systems(cfg: ReproduceConfig, systems: list[str]) -> ReproduceConfig:
-    from dataclasses import replace
-
-    return replace(cfg, compare_systems=systems)

@@ -44,11 +44,7 @@ def run(args) -> int:
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends.split(",") if args.backends else list(cfg.sim.backends),
-                         system=args.system or cfg.sim.performance_system)
-    if args.port and args.system:
-        # A board runs one firmware: diff it against the system it was built as.
-        cfg = stages.with_compare_systems(cfg, [args.system])
-        ctx.cfg = cfg
+                         system=args.system or cfg.sim.performance_system, system_given=bool(args.system))
     interrupted = False
     try:
         _stages(pipe, ctx, args)

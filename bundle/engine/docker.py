@@ -90,7 +90,7 @@ class DockerEngine(Engine):
     def image_for(self, target: str) -> tuple[str, str, dict[str, str]]:
         if target not in img.TARGETS:
             raise EngineError(f"unknown image target {target!r}", hint=f"one of: {', '.join(img.TARGETS)}")
-        args = img.build_args(self.base_image, extra=self.build_extra)
+        args = img.build_args(self.base_image, extra={**img.lock_pins(), **self.build_extra})
         digest = img.inputs_hash(target, args, self.repo)
         return img.image_tag(target, digest), digest, args
 

@@ -31,19 +31,38 @@ class ImageTarget:
     name: str
     needs: tuple[str, ...]        # upstreams the build downloads from: pypi, debian, github
     stages: tuple[str, ...]       # pipeline stages that run in it
-    pinned_ready: bool = True     # False while a pin is a placeholder in the Dockerfile
-    why_not_ready: str = ""
+    pins: tuple[str, ...] = ()    # build args it takes from the lock file (see lock_pins)
+
+    @property
+    def unset_pins(self) -> list[str]:
+        return [k for k in self.pins if lock_pins()[k].startswith("UNSET")]
+
+    @property
+    def pinned_ready(self) -> bool:
+        return not self.unset_pins
 
 
 TARGETS: dict[str, ImageTarget] = {
     t.name: t for t in (
         ImageTarget("runner", needs=("pypi",), stages=("run", "report")),
-        ImageTarget("tvm", needs=("pypi", "debian", "github"), stages=("compile",)),
+        ImageTarget("tvm", needs=("pypi", "debian", "github"), stages=("compile",),
+                    pins=("TVM_SHA", "CMSIS_SHA")),
         ImageTarget("zephyr", needs=("pypi", "debian", "github"), stages=("firmware", "flash"),
-                    pinned_ready=False,
-                    why_not_ready="ZEPHYR_SHA and ZEPHYR_SDK_SHA256 are still placeholders (see Dockerfile)"),
+                    pins=("ZEPHYR_VERSION", "ZEPHYR_SHA", "ZEPHYR_SDK_VERSION", "ZEPHYR_SDK_SHA256", "CMSIS_SHA")),
     )
 }
+
+
+def lock_pins() -> dict[str, str]:
+    """The Dockerfile's pin build args, from artifacts/lock.yaml (the one place pins live);
+    the orchestrator passes them to every build, so the Dockerfile defaults never decide."""
+    from bundle.builds import pins
+
+    t = pins()
+    return {"TVM_SHA": t["tvm"]["commit"], "CMSIS_SHA": t["cmsis"]["commit"],
+            "ZEPHYR_VERSION": t["zephyr"]["tag"], "ZEPHYR_SHA": str(t["zephyr"].get("commit") or "UNSET"),
+            "ZEPHYR_SDK_VERSION": str(t["zephyr_sdk"]["version"]),
+            "ZEPHYR_SDK_SHA256": str(t["zephyr_sdk"].get("sha256") or "UNSET")}
 
 
 def context_files(repo: Path = REPO) -> list[Path]:
@@ -124,7 +143,7 @@ def plan_images(host: HostCaps, targets: dict[str, ImageTarget] = TARGETS) -> li
         elif missing:
             reason = f"needs network access to {', '.join(missing)}, unreachable from this host"
         elif not t.pinned_ready:
-            reason = t.why_not_ready
+            reason = f"pins not set in artifacts/lock.yaml (toolchain): {', '.join(t.unset_pins)}"
         else:
             reason = ""
         plans.append(ImagePlan(t.name, buildable=not reason, reason=reason or "ok", stages=t.stages))

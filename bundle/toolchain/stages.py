@@ -29,9 +29,12 @@ PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
 
 def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accuracy",
               n: int | None = None, w: int | None = None, out: str | None = None,
-              limit: int | None = None, baud: int = 115200, name: str = "run") -> StageSpec:
+              limit: int | None = None, baud: int = 115200, name: str = "run",
+              sim: dict | None = None) -> StageSpec:
     """The runner against the DUT device. `ctx.inputs` is the fetch cache (read-only): the
-    runner resolves stimuli through the fetch layer, verified against the lock in the image."""
+    runner resolves stimuli through the fetch layer, verified against the lock in the image.
+    `sim` labels a software DUT on the other end of the device (recorded in run-info.json),
+    since the runner cannot tell a pty from a board."""
     benchmark = benchmark or ctx.build.benchmark
     out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
     command = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_DEVICE_IN_STAGE,
@@ -41,6 +44,9 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
         command += ["--n", str(n), "--w", str(w or 0)]
     if limit:
         command += ["--limit", str(limit)]
+    if sim:
+        command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
+                    "--emulated-infer-ms", str(sim["infer_ms"])]
     return StageSpec(
         name=name, image_target="runner", command=command,
         mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)],

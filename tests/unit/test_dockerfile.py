@@ -79,3 +79,18 @@ def test_runner_installs_the_lock_then_the_bundle_without_deps():
     assert lock < bundle
     users = [i.args for i in DF.stage("runner").instructions if i.keyword == "USER"]
     assert users and not users[-1].startswith("0")
+
+
+def test_dockerfile_pin_defaults_agree_with_the_lock():
+    """The orchestrator passes the lock's pins as build args; the Dockerfile's own defaults
+    (for a plain `docker build`) must say the same, or be the loud UNSET placeholders."""
+    from bundle.engine.images import lock_pins
+
+    text = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    for key, value in lock_pins().items():
+        defaults = set(re.findall(rf"^ARG {key}=(\S+)", text, re.M))
+        assert defaults, f"Dockerfile declares no default for {key}"
+        if value.startswith("UNSET"):
+            assert all(d.startswith("UNSET") for d in defaults), key
+        else:
+            assert defaults == {value}, (key, defaults, value)
