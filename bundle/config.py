@@ -31,6 +31,8 @@ def load_yaml(path: Path | None, default_name: str) -> tuple[dict, str]:
         data = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}", hint="check the path, or drop the option to use the default") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err}", hint="pass a readable YAML file") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path or default_name}: not valid YAML ({err})", hint="fix the YAML syntax at the position given") from None
     if not isinstance(data, dict):

@@ -8,25 +8,29 @@
 - `compare_run(run, published, other, rules)`: records for one mode folder.
 - `compare_outputs(published, reproduced)`: per-input output vectors paired by file
   name (and window offset): equal count, total, first mismatches.
-- `diff_mode_dirs(published_dir, reproduced_dir, labels_dir, dut_kind, policy) -> list[dict]`:
-  one published mode folder against one reproduced run folder (`tinyrepro diff`).
+- `diff_mode_dirs(published_dir, reproduced_dir, labels_dir=None, dut_kind=None, policy=None,
+  labels_reason="labels not given") -> list[dict]`: one published mode folder against
+  one reproduced run folder (`tinyrepro diff`). The reproduced side is always
+  recomputed from its own log.txt (never read from its results.txt); dut_kind None
+  means: from the run folder's run-info.json, else "board".
+- `read_run_info(run_dir) -> dict | None`: the runner's `run-info.json`, validated.
 
 Records carry `system`, `benchmark`, `mode`, `metric`, `published`, `reproduced`
 (`recomputed` in the published-recompute section), `verdict`/`status`, `reason`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
-from bundle.errors import ConfigError
-
-POLICY_HINT = "see bundle/data/policy.yaml for the schema"
+from bundle.config import load_yaml
+from bundle.errors import ConfigError, ParseError
 from bundle.published import parse as published
 from bundle.published.logs import Output
+
+POLICY_HINT = "see bundle/data/policy.yaml for the schema"
+RUN_INFO = "run-info.json"
 
 MATCH, WITHIN, DIFFERENT, NOT_RUN, NOT_COMPARABLE = (
     "MATCH", "WITHIN_TOLERANCE", "DIFFERENT", "NOT_RUN", "NOT_COMPARABLE")
@@ -82,18 +86,22 @@ def _rules(raw, where: str) -> dict[str, Rule]:
     return {m: _rule(raw[m], f"{where}.{m}") for m in METRICS}
 
 
+def _read_policy_yaml(path: Path | None) -> tuple[dict, str]:
+    try:
+        return load_yaml(path, "policy.yaml")
+    except ConfigError as exc:
+        exc.hint = exc.hint or "pass an existing tolerance policy YAML to --policy, or omit it for the packaged one"
+        raise
+    except OSError as exc:                  # a folder, no permission, ...
+        raise ConfigError(f"{path}: cannot read the policy ({exc.strerror or exc})",
+                          hint="pass a readable YAML file to --policy") from None
+
+
 def load_policy(path: Path | None = None) -> Policy:
     """Load and validate a tolerance policy (default: the packaged bundle/data/policy.yaml)."""
-    if path is None:
-        text, source = resources.files("bundle").joinpath("data/policy.yaml").read_text(), "bundle/data/policy.yaml"
-    else:
-        text, source = Path(path).read_text(), str(path)
+    raw, source = _read_policy_yaml(path)
     hint = POLICY_HINT
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})", hint=hint) from None
-    if not isinstance(raw, dict) or raw.get("version") != POLICY_VERSION:
+    if raw.get("version") != POLICY_VERSION:
         raise ConfigError(f"{source}: expected version: {POLICY_VERSION}", hint=hint)
     extra = set(raw) - {"version", "recompute", "reproduce"}
     if extra:
@@ -136,10 +144,13 @@ def compare_run(run, pub: dict, other: dict, rules: dict[str, Rule], other_key: 
         # The median can agree while a window line does not: that is still a difference.
         if verdict in (MATCH, WITHIN) and o.windows_total and o.windows_equal != o.windows_total:
             verdict, reason = DIFFERENT, f"median agrees but not every window line: {o.detail}"
+        # A run that stopped early is shown, but a prefix says nothing about the whole set.
+        if o.partial and verdict != NOT_COMPARABLE and o.value is not None:
+            verdict, reason = NOT_COMPARABLE, o.partial
         records.append({
             "system": run.system, "benchmark": run.benchmark, "mode": run.mode, "metric": metric,
             "published": p.value, other_key: o.value, verdict_key: verdict, "reason": reason,
-            "detail": o.detail,
+            "detail": o.detail or p.detail,
         })
     return records
 
@@ -159,24 +170,56 @@ def compare_outputs(pub: list[Output], rep: list[Output]) -> dict:
     return {"outputs_equal": equal, "outputs_total": len(pub), "first_mismatches": mismatches}
 
 
-def diff_mode_dirs(published_dir: Path, reproduced_dir: Path, labels_dir: Path | None,
-                   dut_kind: str, policy: Policy | None = None) -> list[dict]:
+def read_run_info(run_dir: Path) -> dict | None:
+    """`run-info.json` the runner writes: {"dut_kind", "backend", "emulated_infer_ms"}; None if absent."""
+    path = Path(run_dir) / RUN_INFO
+    if not path.is_file():
+        return None
+    hint = "the run folder's run-info.json is corrupt; rerun, or pass --dut-kind"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{path}: not valid JSON ({exc})", hint=hint) from None
+    if not isinstance(info, dict) or info.get("dut_kind") not in DUT_KINDS:
+        kind = info.get("dut_kind") if isinstance(info, dict) else info
+        raise ParseError(f"{path}: dut_kind {kind!r} is not one of {list(DUT_KINDS)}", hint=hint)
+    return info
+
+
+def _dut_detail(info: dict | None) -> str:
+    if not info:
+        return ""
+    parts = [f"backend {info['backend']}" if info.get("backend") else "",
+             f"emulated infer {info['emulated_infer_ms']} ms" if info.get("emulated_infer_ms") is not None else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def diff_mode_dirs(published_dir: Path, reproduced_dir: Path, labels_dir: Path | None = None,
+                   dut_kind: str | None = None, policy: Policy | None = None,
+                   labels_reason: str = "labels not given") -> list[dict]:
     """One published mode folder against one reproduced run folder (section "reproduce").
 
     The published side is what its results.txt states; the reproduced side is
-    recomputed from the run's own log (falling back to its results.txt when the
-    log cannot be scored, e.g. labels not given).
+    recomputed from the run's own log.txt, or NOT_RUN with the reason (never taken
+    from its results.txt, which the run itself wrote). An accuracy run that stopped
+    early is scored on what it holds and reported NOT_COMPARABLE.
     """
     policy = policy or load_policy()
+    info = read_run_info(reproduced_dir)
+    dut_kind = dut_kind or (info or {}).get("dut_kind") or "board"
     pub_run = published.load_mode_dir(published_dir)
     rep_run = published.load_mode_dir(reproduced_dir, mode=pub_run.mode,
                                       benchmark=pub_run.benchmark)
     pub_run.system = rep_run.system = _system_of(Path(published_dir))
-    rep_values = _reproduced_values(rep_run, labels_dir)
+    rep_values = published.recomputed_metrics(rep_run, labels_dir, labels_reason, partial_ok=True)
     records = compare_run(pub_run, published.published_metrics(pub_run), rep_values,
                           policy.rules_for("reproduce", dut_kind), "reproduced", "verdict")
+    dut_detail = _dut_detail(info)
     for r in records:
         r["section"] = "reproduce"
+        r["dut"] = dut_kind
+        if dut_detail:
+            r["detail"] = "; ".join(x for x in (r.get("detail"), dut_detail) if x)
     if pub_run.mode == "accuracy" and records:
         outs = _output_comparison(pub_run, rep_run)
         for r in records:
@@ -187,18 +230,6 @@ def diff_mode_dirs(published_dir: Path, reproduced_dir: Path, labels_dir: Path |
 def _system_of(mode_dir: Path) -> str | None:
     parts = mode_dir.resolve().parts
     return f"{parts[-4]}/{parts[-3]}" if len(parts) >= 4 else None
-
-
-def _reproduced_values(run, labels_dir) -> dict:
-    recomputed = published.recomputed_metrics(run, labels_dir)
-    stated = published.published_metrics(run)
-    out = {}
-    for metric, value in recomputed.items():
-        fallback = stated.get(metric)
-        if value.value is None and fallback is not None and fallback.value is not None:
-            value = published.Value(fallback.value, detail=f"from results.txt ({value.reason})")
-        out[metric] = value
-    return out
 
 
 def _output_comparison(pub_run, rep_run) -> dict:

@@ -12,6 +12,11 @@ Public API (imported by the runner, the parser and the differ):
 - `top1`, `eembc_auc` (classifier accuracy, §4.4, §4.5)
 - `ad_file_scores`, `ad_top1`, `ad_auc` (anomaly detection, §4.6)
 - `EnergyWindow`, `energy_windows`, `median_energy` (energy mode, §4.3)
+- `incomplete_run(count)`: why a median run with `count` laps/edges is not a full
+  EnergyRunner run (§4.1, §7.3: exactly 11), or None when it is
+
+The window functions accept any odd count >= 3 (the method itself); whether a run
+is complete enough to stand for a published number is `incomplete_run`'s call.
 """
 from __future__ import annotations
 
@@ -28,6 +33,9 @@ LAP_MODULUS = 2**32          # m-lap-us is an unsigned long on Cortex-M: wraps a
 MIN_WINDOW_S = 10.0          # validity rule: a window must last >= 10 s ...
 MIN_WINDOW_N = 10            # ... and hold >= 10 inferences
 AUC_STEPS = 100              # EEMBC simplified AUC: 101 thresholds k/100
+MEDIAN_RUN_INFERS = 5        # a median run scores the first 5 stimuli ...
+MEDIAN_RUN_EDGES = 1 + 2 * MEDIAN_RUN_INFERS   # ... so 11 laps / EMON edges (§4.1, §7.3)
+AD_WINDOWS_PER_FILE = 196    # AD accuracy: windows of width 2560, stride 512 per file (§2.4)
 SCORE_HINT = "the run is incomplete or its log is malformed; rerun it"
 
 
@@ -69,6 +77,13 @@ def _check_edge_count(count: int, what: str) -> None:
             f"{count} {what}: expected 1 + 2 per infer (11 for the 5-input median run)",
             hint="the run was interrupted or the log is truncated; rerun it",
         )
+
+
+def incomplete_run(count: int, what: str = "timestamps") -> str | None:
+    """Reason a median run is incomplete (not exactly 11 laps/edges), else None."""
+    if count == MEDIAN_RUN_EDGES:
+        return None
+    return f"incomplete run: {count} of {MEDIAN_RUN_EDGES} {what}"
 
 
 def lap_deltas_us(laps: Sequence[int]) -> list[int]:
@@ -155,7 +170,7 @@ def eembc_auc(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float
     return float(np.mean(per_class))
 
 
-def ad_file_scores(window_mse: Sequence[float], windows_per_file: int = 196) -> list[float]:
+def ad_file_scores(window_mse: Sequence[float], windows_per_file: int = AD_WINDOWS_PER_FILE) -> list[float]:
     """Per-file anomaly score: the mean of the file's per-window MSE values (§4.6)."""
     if windows_per_file < 1 or len(window_mse) % windows_per_file:
         raise ParseError(f"{len(window_mse)} window scores is not a multiple of {windows_per_file} per file",

@@ -13,6 +13,7 @@ from pathlib import Path
 from bundle.config import BENCHMARKS, ReproduceConfig
 from bundle.errors import ConfigError, ReproError, StageUnavailable
 from bundle.pipeline import Pipeline, console
+from bundle.published.parse import MODE_METRICS
 
 PUBLISHED = "published/octoml-v1.0/"
 
@@ -60,7 +61,8 @@ def recompute_published(ctx: Context) -> list[dict]:
 
     root = ctx.inputs["published"]
     ctx.notes += parse.system_notes(root)
-    rows = parse.recompute_tree(root, ctx.inputs["datasets"])
+    # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
+    rows = parse.recompute_tree(root, ctx.inputs["datasets"], on_error="row")
     for row in rows:
         row["dut"] = "published logs"
     return rows
@@ -286,13 +288,9 @@ def diff_runs(ctx: Context) -> list[dict]:
     return rows
 
 
-_MODE_METRICS = {"accuracy": ["top1_pct", "auc"], "performance": ["throughput_ips", "latency_ms"],
-                 "energy": ["energy_uj"]}
-
-
 def _not_run(system: str, benchmark: str, mode: str, dut: str, reason: str) -> dict:
     return {"section": "reproduce", "system": system, "benchmark": benchmark, "mode": mode,
-            "metric": ",".join(_MODE_METRICS[mode]), "published": None, "reproduced": None,
+            "metric": ",".join(MODE_METRICS[mode]), "published": None, "reproduced": None,
             "verdict": "NOT_RUN", "reason": reason, "dut": dut}
 
 

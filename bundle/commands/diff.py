@@ -1,8 +1,12 @@
 """`tinyrepro diff`: one published mode folder against one reproduced run folder.
 
 Prints one record per metric (published, reproduced, verdict, reason; for
-accuracy runs also outputs_equal / outputs_total / first_mismatches). Exit code 1
-(EXIT_DIFFERENT) if any record is DIFFERENT.
+accuracy runs also outputs_equal / outputs_total / first_mismatches). The
+reproduced side is recomputed from its log.txt. Labels come from --labels, else
+through the fetch layer (mirror / cache); if that fails, top-1/AUC are NOT_RUN
+with the fetch error as reason. The DUT kind comes from --dut-kind, else the run
+folder's run-info.json, else "board". Exit code 1 (EXIT_DIFFERENT) if any record
+is DIFFERENT.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bundle.diff import DUT_KINDS, diff_mode_dirs, load_policy
+from bundle.errors import ReproError
 from bundle.report import exit_code_for, terminal_report
 
 
@@ -20,15 +25,32 @@ def register(sub) -> None:
                    help="published mode folder, e.g. results/microtvm_native/NUCLEO_L4R5ZI/kws/accuracy")
     p.add_argument("--reproduced", required=True, type=Path, help="run folder holding log.txt / results.txt")
     p.add_argument("--format", choices=("json", "table"), default="table")
-    p.add_argument("--labels", type=Path, default=None, help="datasets folder with <model>/y_labels.csv")
-    p.add_argument("--dut-kind", choices=DUT_KINDS, default="board",
-                   help="what produced the run: board (timing compared), sim or emulated (timing not comparable)")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="datasets folder with <model>/y_labels.csv (default: the pinned datasets, fetched)")
+    p.add_argument("--dut-kind", choices=DUT_KINDS, default=None,
+                   help="what produced the run: board (timing compared), sim or emulated (timing not "
+                        "comparable); default: run-info.json in the run folder, else board")
     p.add_argument("--policy", type=Path, default=None, help="tolerance policy YAML (default: packaged)")
     p.set_defaults(func=run)
 
 
+def _labels(given: Path | None) -> tuple[Path | None, str]:
+    """The labels folder and, when there is none, why."""
+    if given is not None:
+        return given, ""
+    from bundle.fetch.fetcher import Fetcher
+
+    try:
+        return Fetcher.from_lock(progress=False).fetch_tree("datasets/"), ""
+    except ReproError as exc:
+        return None, f"labels not fetched: {exc.message}"
+
+
 def run(args) -> int:
-    rows = diff_mode_dirs(args.published, args.reproduced, args.labels, args.dut_kind, load_policy(args.policy))
+    policy = load_policy(args.policy)
+    labels, why = _labels(args.labels)
+    rows = diff_mode_dirs(args.published, args.reproduced, labels, args.dut_kind, policy,
+                          labels_reason=why or "labels not given")
     if args.format == "json":
         json.dump(rows, sys.stdout, indent=2, default=str)
         print()

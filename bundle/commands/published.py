@@ -1,7 +1,12 @@
 """`tinyrepro published`: recompute every published number of a closed/<Submitter>/ tree.
 
 Prints one record per (system, benchmark, metric): published, recomputed, status,
-reason. Exit code 1 (EXIT_DIFFERENT) if any record is DIFFERENT.
+reason, and the matched system description's board and SoC. A folder that cannot
+be parsed does not stop the report: its rows are NOT_RUN ("cannot parse: ...") and
+the exit code is EXIT_PARSE at the end. A system JSON that cannot be read is a
+note (no number depends on it). Notes go to stdout after the table, or to stderr
+with --format json (stdout stays one JSON array). Otherwise exit code 1
+(EXIT_DIFFERENT) if any record is DIFFERENT.
 """
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import sys
 from pathlib import Path
 
 from bundle.diff import load_policy
+from bundle.errors import EXIT_PARSE
 from bundle.published.parse import recompute_tree, system_notes
 from bundle.report import exit_code_for, terminal_report
 
-FIELDS = ("system", "benchmark", "mode", "metric", "published", "recomputed", "status", "reason", "detail")
+FIELDS = ("system", "board_name", "soc_name", "benchmark", "mode", "metric", "published", "recomputed",
+          "status", "reason", "detail", "parse_error")
 
 
 def register(sub) -> None:
@@ -28,11 +35,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    rows = recompute_tree(args.source, args.labels, load_policy(args.policy))
-    records = [{k: r.get(k) for k in FIELDS} for r in rows]
+    policy = load_policy(args.policy)
+    rows = recompute_tree(args.source, args.labels, policy, on_error="row")
+    notes = system_notes(args.source)
     if args.format == "json":
-        json.dump(records, sys.stdout, indent=2)
+        json.dump([{k: r.get(k) for k in FIELDS} for r in rows], sys.stdout, indent=2)
         print()
+        for n in notes:
+            print(f"note: {n}", file=sys.stderr)
     else:
-        print(terminal_report(rows, system_notes(args.source)))
+        print(terminal_report(rows, notes))
+    if any(r.get("parse_error") for r in rows):
+        print("error: some folders could not be parsed (rows with 'cannot parse')", file=sys.stderr)
+        return EXIT_PARSE
     return exit_code_for(rows)

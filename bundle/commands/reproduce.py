@@ -10,7 +10,7 @@ from pathlib import Path
 from bundle.commands.fetch import add_fetch_options, fetcher_from_args
 from bundle.builds import check_system
 from bundle.config import load_reproduce_config
-from bundle.errors import EXIT_INTERRUPTED
+from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import Pipeline, console, new_run_dir
 from bundle import stages
 
@@ -56,8 +56,12 @@ def run(args) -> int:
         stages.write_report(ctx, pipe)
         raise
     code = stages.write_report(ctx, pipe)
-    # A failed stage outranks the verdicts: rows it would have produced are missing.
-    return EXIT_INTERRUPTED if interrupted else (pipe.failure_code() or code)
+    # A failed stage outranks the verdicts (rows it would have produced are missing), and an
+    # unparseable published file outranks them too.
+    if interrupted:
+        return EXIT_INTERRUPTED
+    parse_failed = EXIT_PARSE if any(r.get("parse_error") for r in ctx.rows) else 0
+    return pipe.failure_code() or parse_failed or code
 
 
 def _stages(pipe: Pipeline, ctx, args) -> None:

@@ -6,14 +6,20 @@ The same code reads both sides of a diff:
   results.txt, script.async, trace files); missing files are recorded, not fatal.
 - `load_tree(root) -> list[ModeRun]`: every mode folder of a `closed/<Submitter>/` tree.
 - `published_metrics(run)`: the numbers `results.txt` states.
-- `recomputed_metrics(run, labels_dir)`: the same numbers recomputed from the raw
-  files with `bundle.scoring`; a metric that cannot be recomputed carries a reason
-  and no value.
+- `recomputed_metrics(run, labels_dir, labels_reason=..., partial_ok=False)`: the
+  same numbers recomputed from the raw files with `bundle.scoring`; a metric that
+  cannot be recomputed carries a reason and no value. Only complete runs are
+  scored (11 laps/edges; one output per y_labels.csv row, 196 windows per AD file);
+  with `partial_ok` an accuracy run that stopped early is scored on what it holds
+  and marked `partial` (the differ reports it NOT_COMPARABLE).
 - `accuracy_outputs(run)`: the per-input output vectors of an accuracy run.
-- `recompute_tree(root, labels_dir, policy=None) -> list[dict]`: one record per
-  (system, benchmark, metric) with published, recomputed, status and reason; this
-  is what `tinyrepro published` prints.
+- `recompute_tree(root, labels_dir, policy=None, on_error="raise") -> list[dict]`:
+  one record per (system, benchmark, metric) with published, recomputed, status,
+  reason and the matched system description's board_name/soc_name; this is what
+  `tinyrepro published` prints. With on_error="row" a folder that cannot be parsed
+  gives NOT_RUN rows flagged `parse_error` instead of aborting the whole tree.
 - `load_labels(labels_dir, benchmark)`: file name -> true class from y_labels.csv.
+- `MODE_METRICS`: mode -> the metric names it publishes (public; import it from here).
 
 Metric names: top1_pct, auc (accuracy), throughput_ips, latency_ms (performance),
 energy_uj (energy, µJ per inference).
@@ -21,14 +27,15 @@ energy_uj (energy, µJ per inference).
 from __future__ import annotations
 
 import csv
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bundle import scoring
 from bundle.errors import ParseError
 from bundle.published.energy import Trace, read_timestamps, read_trace
-from bundle.published.layout import MODES, find_mode_dirs, load_systems
+from bundle.config import MODES
+from bundle.published.layout import ModeDir, find_mode_dirs, load_systems, match_system
 from bundle.published.logs import Output, SessionLog, parse_log
 from bundle.published.results import ResultsFile, parse_results
 from bundle.published.script import ScriptStep, infer_counts, parse_script
@@ -42,6 +49,7 @@ DATASET = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
 BENCH_OF_MODEL = {v: k for k, v in DATASET.items()}
 UPSTREAM_MISSING = "upstream drops files of 4 MiB or more, so the published tree has no"
 RUN_HINT = "the session folder is incomplete or inconsistent; fetch or rerun it"
+ON_ERROR = ("raise", "row")
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Value:
     detail: str = ""
     windows_equal: int | None = None     # recomputed window lines equal to results.txt
     windows_total: int | None = None
+    partial: str = ""                    # set: scored on an incomplete run, not comparable
 
 
 def _optional(path: Path, reader, missing: list[str]):
@@ -115,9 +124,13 @@ def load_tree(root: Path) -> list[ModeRun]:
 
 # --- labels ---------------------------------------------------------------------------------
 
+def labels_path(labels_dir: Path, benchmark: str) -> Path:
+    return Path(labels_dir) / DATASET[benchmark] / "y_labels.csv"
+
+
 def load_labels(labels_dir: Path, benchmark: str) -> dict[str, int]:
-    """basename -> true class, from <labels_dir>/<dataset>/y_labels.csv (spec §3.5)."""
-    path = Path(labels_dir) / DATASET[benchmark] / "y_labels.csv"
+    """basename -> true class, from <labels_dir>/<dataset>/y_labels.csv (spec §3.5), in file order."""
+    path = labels_path(labels_dir, benchmark)
     if not path.is_file():
         raise ParseError(f"{path}: no y_labels.csv", hint="pass the datasets folder (kws01/ ic01/ vww01/ ad01/)")
     labels = {}
@@ -126,9 +139,12 @@ def load_labels(labels_dir: Path, benchmark: str) -> dict[str, int]:
             if not row:
                 continue
             try:
-                labels[row[0].strip()] = int(row[2])
+                name, label = row[0].strip(), int(row[2])
             except (IndexError, ValueError):
                 raise ParseError(f"{path}:{lineno}: expected 'file,classes,label': {row!r}", hint=RUN_HINT) from None
+            if name in labels:
+                raise ParseError(f"{path}:{lineno}: {name!r} is listed twice", hint="fetch the labels again")
+            labels[name] = label
     return labels
 
 
@@ -139,12 +155,16 @@ def published_metrics(run: ModeRun) -> dict[str, Value]:
     names = MODE_METRICS.get(run.mode or "", ())
     if res is None:
         return {m: Value(None, "results.txt missing: nothing published") for m in names}
+    # Latency is not in results.txt: the MLPerf table prints 1000 / median throughput at 2 decimals.
+    latency = round(scoring.latency_ms(res.median_throughput), 2) if res.median_throughput else None
     values = {
         "top1_pct": res.top1_pct, "auc": res.auc, "throughput_ips": res.median_throughput,
-        "energy_uj": res.median_energy_uj,
-        "latency_ms": scoring.latency_ms(res.median_throughput) if res.median_throughput else None,
+        "energy_uj": res.median_energy_uj, "latency_ms": latency,
     }
-    return {m: Value(values[m], "" if values[m] is not None else f"results.txt states no {m}") for m in names}
+    out = {m: Value(values[m], "" if values[m] is not None else f"results.txt states no {m}") for m in names}
+    if "latency_ms" in out:
+        out["latency_ms"] = replace(out["latency_ms"], detail="derived: 1000 / median throughput (not in results.txt)")
+    return out
 
 
 # --- recomputation --------------------------------------------------------------------------
@@ -168,14 +188,22 @@ def _missing_reason(run: ModeRun, names: list[str]) -> str:
     return why
 
 
-def _window_check(recomputed: list[tuple[int, dict[str, float]]], printed: dict[int, dict[str, float]],
-                  rel_tol: float = 0.0) -> dict:
-    """Value fields comparing recomputed window lines with the printed ones."""
-    if not printed:
-        return {"detail": "results.txt has no window lines"}
-    equal = sum(1 for w, fields in recomputed if _fields_equal(fields, printed.get(w), rel_tol))
-    return {"detail": f"{equal}/{len(recomputed)} window lines match results.txt",
-            "windows_equal": equal, "windows_total": len(recomputed)}
+def _window_check(recomputed: list[tuple[int, dict[str, float]]], results: ResultsFile | None,
+                  printed: dict[int, dict[str, float]], rel_tol: float = 0.0) -> dict:
+    """Value fields comparing recomputed window lines with the printed ones.
+
+    The window numbers must be the same set on both sides: a printed block with no
+    recomputed window (or the reverse) counts as a line that does not match.
+    """
+    if results is None:
+        return {"detail": "no results.txt to check window lines against"}
+    mine = dict(recomputed)
+    numbers = sorted(set(mine) | set(printed))
+    equal = sum(1 for w in numbers if w in mine and _fields_equal(mine[w], printed.get(w), rel_tol))
+    detail = f"{equal}/{len(numbers)} window lines match results.txt"
+    if set(mine) != set(printed):
+        detail += f" (recomputed windows {sorted(mine)}, printed {sorted(printed)})"
+    return {"detail": detail, "windows_equal": equal, "windows_total": len(numbers)}
 
 
 def _fields_equal(mine: dict[str, float], theirs: dict[str, float] | None, rel_tol: float) -> bool:
@@ -189,29 +217,42 @@ def _fields_equal(mine: dict[str, float], theirs: dict[str, float] | None, rel_t
     return True
 
 
+def _not_run(mode: str, reason: str) -> dict[str, Value]:
+    return {m: Value(None, reason) for m in MODE_METRICS[mode]}
+
+
 def _performance(run: ModeRun) -> dict[str, Value]:
     if run.log is None:
-        reason = _missing_reason(run, ["log.txt"])
-        return {m: Value(None, reason) for m in MODE_METRICS["performance"]}
+        return _not_run("performance", _missing_reason(run, ["log.txt"]))
+    incomplete = scoring.incomplete_run(len(run.log.laps), "timestamps")
+    if incomplete:
+        return _not_run("performance", f"{incomplete} (m-lap-us lines in log.txt)")
     windows = scoring.throughput_windows(run.log.laps, _infer_n(run))
     median = scoring.median_throughput(windows)
     mine = [(w.index, {"# Inferences": w.n, "Runtime": w.runtime_s, "Throughput": w.throughput}) for w in windows]
-    check = _window_check(mine, run.results.perf_windows if run.results else {})
+    check = _window_check(mine, run.results, run.results.perf_windows if run.results else {})
     invalid = [w.index for w in windows if not w.valid]
     if invalid:
         check["detail"] += f"; windows {invalid} shorter than 10 s or 10 inferences (invalid run)"
     # Latency is derived from the printed median, as generate_final_report.py does (§4.2).
     return {"throughput_ips": Value(median, **check),
-            "latency_ms": Value(scoring.latency_ms(round(median, 3)), detail="1000 / median throughput (3 decimals)")}
+            "latency_ms": Value(scoring.latency_ms(round(median, 3)),
+                                detail="derived: 1000 / median throughput (3 decimals), not measured")}
 
 
 def _energy(run: ModeRun) -> dict[str, Value]:
     need = ["log.txt", "trace1-energy.bin", "trace1-timestamps.json"]
     if any(n in run.missing for n in need):
-        return {"energy_uj": Value(None, _missing_reason(run, need))}
+        return _not_run("energy", _missing_reason(run, need))
+    incomplete = scoring.incomplete_run(len(run.timestamps), "timestamps")
+    if incomplete:
+        return _not_run("energy", f"{incomplete} (EMON edges in trace1-timestamps.json)")
+    if run.log.infers and len(run.log.infers) != scoring.MEDIAN_RUN_INFERS:
+        return _not_run("energy", f"incomplete run: {len(run.log.infers)} of {scoring.MEDIAN_RUN_INFERS} "
+                                  "infer commands in log.txt")
     windows = scoring.energy_windows(run.trace.samples, run.trace.fs, run.timestamps, _infer_n(run))
     mine = [(w.index, {"Energy/Inf.": w.energy_per_inf_uj}) for w in windows]
-    check = _window_check(mine, run.results.energy_windows if run.results else {}, rel_tol=1e-4)
+    check = _window_check(mine, run.results, run.results.energy_windows if run.results else {}, rel_tol=1e-4)
     check["detail"] += " (1e-4 relative)"
     return {"energy_uj": Value(scoring.median_energy(windows), **check)}
 
@@ -230,68 +271,155 @@ def _joined_labels(outputs: list[Output], labels: dict[str, int], path: Path) ->
     return [labels[o.file] for o in outputs]
 
 
-def _accuracy(run: ModeRun, labels_dir: Path | None) -> dict[str, Value]:
-    names = MODE_METRICS["accuracy"]
+def _duplicates(keys: list) -> str:
+    """Reason text when one input has more than one output (never counted twice), else ''."""
+    dup = [k for k, n in Counter(keys).items() if n > 1]
+    if not dup:
+        return ""
+    first = dup[0] if isinstance(dup[0], str) else f"{dup[0][0]}@{dup[0][1]}"
+    return f"duplicated outputs: {len(dup)} inputs have more than one m-results line, first {first!r}"
+
+
+@dataclass(frozen=True)
+class _Coverage:
+    """How much of the label set an accuracy log covers."""
+
+    done: int
+    total: int
+    unit: str
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.total
+
+    def text(self, partial_ok: bool) -> str:
+        what = "partial run" if partial_ok else "incomplete log"
+        return f"{what}: {self.done} of {self.total} {self.unit}"
+
+
+def _scored(compute, coverage: _Coverage, partial_ok: bool, detail: str) -> dict[str, Value]:
+    """Run the scoring; a partial run is scored on what it holds and marked, or not scored."""
+    if coverage.complete:
+        top1, auc = compute()
+        return {"top1_pct": Value(top1, detail=detail), "auc": Value(auc, detail=detail)}
+    if not partial_ok:
+        return _not_run("accuracy", coverage.text(False))
+    partial = coverage.text(True)
+    try:
+        top1, auc = compute()
+    except ParseError as exc:            # e.g. AUC undefined on a prefix holding one class
+        return _not_run("accuracy", f"{partial}: {exc.message}")
+    return {"top1_pct": Value(top1, detail=detail, partial=partial),
+            "auc": Value(auc, detail=detail, partial=partial)}
+
+
+def _accuracy(run: ModeRun, labels_dir: Path | None, labels_reason: str, partial_ok: bool) -> dict[str, Value]:
     if run.log is None:
-        reason = _missing_reason(run, ["log.txt"])
-        return {m: Value(None, reason) for m in names}
+        return _not_run("accuracy", _missing_reason(run, ["log.txt"]))
     if labels_dir is None:
-        return {m: Value(None, "labels not given") for m in names}
+        return _not_run("accuracy", labels_reason)
+    if run.benchmark not in DATASET:
+        return _not_run("accuracy", f"benchmark unknown (log names model {run.log.model!r}): no labels to use")
+    if not labels_path(labels_dir, run.benchmark).is_file():
+        return _not_run("accuracy", f"labels missing: {labels_path(labels_dir, run.benchmark)} not found")
     outputs = accuracy_outputs(run)
     if not outputs:
-        return {m: Value(None, "log.txt holds no m-results lines") for m in names}
+        return _not_run("accuracy", "log.txt holds no m-results lines")
     labels = load_labels(labels_dir, run.benchmark)
-    detail = f"{len(outputs)} outputs scored"
     if run.benchmark == "ad":
-        return _ad_accuracy(outputs, labels, run.path, detail)
+        return _ad_accuracy(outputs, labels, run.path, partial_ok)
     y = _joined_labels(outputs, labels, run.path)
+    dup = _duplicates([o.file for o in outputs])
+    if dup:
+        return _not_run("accuracy", dup)
     scores = [list(o.values) for o in outputs]
-    return {"top1_pct": Value(scoring.top1(scores, y), detail=detail),
-            "auc": Value(scoring.eembc_auc(scores, y), detail=detail)}
+    coverage = _Coverage(len(outputs), len(labels), "stimuli")
+    return _scored(lambda: (scoring.top1(scores, y), scoring.eembc_auc(scores, y)), coverage, partial_ok,
+                   f"{len(outputs)} outputs scored")
 
 
-def _ad_accuracy(outputs: list[Output], labels: dict[str, int], path: Path, detail: str) -> dict[str, Value]:
+def _ad_accuracy(outputs: list[Output], labels: dict[str, int], path: Path, partial_ok: bool) -> dict[str, Value]:
+    _joined_labels(outputs, labels, path)
+    dup = _duplicates([(o.file, o.offset) for o in outputs])
+    if dup:
+        return _not_run("accuracy", dup)
     per_file: OrderedDict[str, list[float]] = OrderedDict()
     for o in outputs:
         if len(o.values) != 1:
             raise ParseError(f"{path}: AD output for {o.file!r} has {len(o.values)} values, expected 1 (MSE)", hint=RUN_HINT)
         per_file.setdefault(o.file, []).append(o.values[0])
-    files = list(per_file)
-    y = _joined_labels([Output(f, 0, ()) for f in files], labels, path)
-    scores = [sum(v) / len(v) for v in per_file.values()]
-    detail += f", {len(files)} files (mean window MSE per file)"
-    return {"top1_pct": Value(scoring.ad_top1(scores, y), detail=detail),
-            "auc": Value(scoring.ad_auc(scores, y), detail=detail)}
+    per = scoring.AD_WINDOWS_PER_FILE
+    over = [f for f, v in per_file.items() if len(v) > per]
+    if over:
+        return _not_run("accuracy", f"{over[0]!r} has {len(per_file[over[0]])} windows, expected {per}")
+    # A file's score is the mean over all its windows: only whole files can be scored.
+    whole = [f for f, v in per_file.items() if len(v) == per]
+    coverage = _Coverage(len(outputs), len(labels) * per, f"windows ({per} per file)")
+    y = [labels[f] for f in whole]
+    scores = [sum(per_file[f]) / per for f in whole]
+    detail = f"{len(outputs)} outputs scored, {len(whole)} files (mean window MSE per file)"
+    return _scored(lambda: (scoring.ad_top1(scores, y), scoring.ad_auc(scores, y)), coverage, partial_ok, detail)
 
 
-def recomputed_metrics(run: ModeRun, labels_dir: Path | None) -> dict[str, Value]:
+def recomputed_metrics(run: ModeRun, labels_dir: Path | None, labels_reason: str = "labels not given",
+                       partial_ok: bool = False) -> dict[str, Value]:
     if run.mode == "performance":
         return _performance(run)
     if run.mode == "energy":
         return _energy(run)
-    return _accuracy(run, labels_dir)
+    return _accuracy(run, labels_dir, labels_reason, partial_ok)
 
 
 # --- the `published` result set ------------------------------------------------------------
 
-def recompute_tree(root: Path, labels_dir: Path | None, policy=None) -> list[dict]:
-    """Recompute every published number under root and compare (section "published-recompute")."""
+def recompute_tree(root: Path, labels_dir: Path | None, policy=None, on_error: str = "raise") -> list[dict]:
+    """Recompute every published number under root and compare (section "published-recompute").
+
+    on_error="raise": the first ParseError aborts (precise message, exit code 5).
+    on_error="row": a folder that cannot be parsed gives NOT_RUN rows with
+    `parse_error` set, and the other folders are still recomputed.
+    """
     from bundle import diff  # diff imports this module; import here to keep the cycle one-way at load time
 
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
     policy = policy or diff.load_policy()
+    systems = load_systems(root, errors=[])        # unreadable ones are system_notes' business
     records = []
-    for run in load_tree(root):
-        records.extend(diff.compare_run(run, published_metrics(run), recomputed_metrics(run, labels_dir),
-                                        policy.rules_for("recompute")))
-    for r in records:
-        r["section"] = "published-recompute"
+    for d in find_mode_dirs(root):
+        try:
+            run = load_mode_dir(d.path, d.system, d.benchmark, d.mode)
+            rows = diff.compare_run(run, published_metrics(run), recomputed_metrics(run, labels_dir),
+                                    policy.rules_for("recompute"))
+        except ParseError as exc:
+            if on_error == "raise":
+                raise
+            rows = _parse_error_rows(d, exc)
+        info = match_system(systems, d.variant, d.board)
+        for r in rows:
+            r["section"] = "published-recompute"
+            r.setdefault("parse_error", False)
+            r["board_name"] = info.board_name if info else None
+            r["soc_name"] = info.soc_name if info else None
+        records.extend(rows)
     return records
 
 
+def _parse_error_rows(d: ModeDir, exc: ParseError) -> list[dict]:
+    return [{"system": d.system, "benchmark": d.benchmark, "mode": d.mode, "metric": m,
+             "published": None, "recomputed": None, "status": "NOT_RUN",
+             "reason": f"cannot parse: {exc.message}", "detail": f"hint: {exc.hint}" if exc.hint else "",
+             "parse_error": True}
+            for m in MODE_METRICS[d.mode]]
+
+
 def system_notes(root: Path) -> list[str]:
-    """Human notes about the systems/ folder (e.g. which JSON files had to be repaired)."""
+    """Human notes about the systems/ folder: repaired files, unreadable files (never fatal:
+    no number depends on a system description)."""
+    errors: list[str] = []
     notes = []
-    for info in load_systems(root):
+    for info in load_systems(root, errors=errors):
         if info.repairs:
             notes.append(f"{info.path.name}: repaired to read it ({'; '.join(info.repairs)})")
+    notes += [f"system description not read, ignored: {e}" for e in errors]
     return notes

@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 
 from bundle.cli import main
-from bundle.published.layout import board_key, load_systems
+from bundle.errors import EXIT_PARSE, ParseError
+from bundle.published.layout import board_key, load_systems, match_system
 from bundle.published.logs import parse_log
-from bundle.published.parse import load_tree, recompute_tree
+from bundle.published.parse import MODE_METRICS, load_mode_dir, load_tree, recompute_tree, recomputed_metrics
 from bundle.published.results import parse_results
 from bundle.published.script import infer_counts, parse_script, stimuli
 
@@ -96,6 +97,38 @@ def test_another_tree_with_other_names_works_unchanged(published_root, labels_di
     assert len(rows) == 8 and all(r["status"] == "MATCH" for r in rows)
     (info,) = load_systems(root)
     assert info.repairs and info.matches("microtvm_cmsis_nn", "NRF5340-DK")
+    assert {r["board_name"] for r in rows} == {"nRF5340 DK"}      # matched despite the spelling
+
+
+def test_rows_carry_the_matched_system_description(rows):
+    assert {(r["board_name"], r["soc_name"]) for r in rows} == {("NUCLEO-L4R5ZI", "STM32L4R5ZIT6U")}
+
+
+def test_system_matching_across_spellings_and_variants(tmp_path):
+    (tmp_path / "systems").mkdir()
+    for stem, board in [("system_description_nucleo-l4r5zi_microtvm", "NUCLEO-L4R5ZI"),
+                        ("system_description_NUCLEO_L4R5ZI_microtvm_cmsis_nn", "NUCLEO-L4R5ZI"),
+                        ("other_vendor_box", "NRF5340-DK")]:
+        (tmp_path / "systems" / f"{stem}.json").write_text(json.dumps({"Board Name": board}))
+    systems = load_systems(tmp_path)
+    def stem(variant, board):
+        info = match_system(systems, variant, board)
+        return info.path.stem if info else None
+    # "microtvm" is inside both file names: the closer one wins.
+    assert stem("microtvm", "NUCLEO_L4R5ZI") == "system_description_nucleo-l4r5zi_microtvm"
+    assert stem("microtvm_cmsis_nn", "nucleo_l4r5zi") == "system_description_NUCLEO_L4R5ZI_microtvm_cmsis_nn"
+    assert stem("microtvm", "nrf5340dk") is None          # board name matches, variant not in the file name
+    assert stem("tflm", "NUCLEO_L4R5ZI") is None
+
+
+def test_latency_is_the_derived_two_decimal_table_value(rows):
+    perf = {(r["system"], r["benchmark"]): r for r in rows if r["metric"] == "throughput_ips"}
+    for r in _by_metric(rows, "latency_ms"):
+        assert r["published"] == round(1000 / perf[(r["system"], r["benchmark"])]["published"], 2)
+        assert r["detail"].startswith("derived: 1000 / median throughput")
+    native_kws = next(r for r in _by_metric(rows, "latency_ms")
+                      if r["benchmark"] == "kws" and r["system"].startswith("microtvm_native"))
+    assert native_kws["published"] == 144.03
 
 
 def test_board_spellings_normalise():
@@ -150,6 +183,107 @@ def test_cli_published_json(published_root, labels_dir, capsys):
     records = json.loads(capsys.readouterr().out)
     assert code == 0 and len(records) == 40
     assert {"system", "benchmark", "metric", "published", "recomputed", "status", "reason"} <= set(records[0])
+    assert Counter(r["status"] for r in records) == {"MATCH": 32, "WITHIN_TOLERANCE": 4, "NOT_RUN": 4}
+    assert not any(r["parse_error"] for r in records) and records[0]["board_name"] == "NUCLEO-L4R5ZI"
     kws = [r for r in records if r["system"] == "microtvm_native/NUCLEO_L4R5ZI"
            and r["benchmark"] == "kws" and r["metric"] == "throughput_ips"]
     assert kws[0]["published"] == 6.943 and round(kws[0]["recomputed"], 3) == 6.943
+
+
+# --- incomplete and broken inputs ----------------------------------------------------------
+
+def _copy_mode(published_root, tmp_path, bench, mode, system="microtvm_native/NUCLEO_L4R5ZI"):
+    dst = tmp_path / "tree" / "results" / system / bench / mode
+    shutil.copytree(published_root / "results" / system / bench / mode, dst)
+    return dst
+
+
+def _drop_lines(path, marker, keep):
+    """Keep the log up to (and including) the keep-th line holding marker."""
+    lines = path.read_text().split("\n")
+    hits = [i for i, line in enumerate(lines) if marker in line]
+    path.write_text("\n".join(lines[:hits[keep - 1] + 1]))
+
+
+def test_accuracy_log_one_output_short_is_not_run(published_root, labels_dir, tmp_path):
+    _drop_lines(_copy_mode(published_root, tmp_path, "kws", "accuracy") / "log.txt", "m-results-[", 999)
+    rows = recompute_tree(tmp_path / "tree", labels_dir)
+    assert {(r["status"], r["reason"], r["recomputed"]) for r in rows} == {
+        ("NOT_RUN", "incomplete log: 999 of 1000 stimuli", None)}
+
+
+def _ad_run(folder, files, windows):
+    """An AD accuracy session: `windows` outputs per (file, label), MSE = label + window/1000."""
+    folder.mkdir(parents=True)
+    lines = ["100000.000 parser: m-bm-cfg-name[ulp-mlperf]-key[runMode]-val[multi]",
+             "100000.000 parser: m-bm-cfg-name[ulp-mlperf]-key[model]-val[ad01]"]
+    for name, label in files:
+        for w in range(windows.get(name, 196)):
+            lines += [f'100000.001 parser: Command "bloadp "/d/ad01/{name}" {w * 512} 2560"',
+                      f"100000.002 dut: m-results-[{label + w / 1000:.3f}]"]
+    (folder / "log.txt").write_text("\n".join(lines))
+    (folder / "results.txt").write_text("100001.000 ulp-mlperf: Top-1: 100.0%\n100001.000 ulp-mlperf: AUC: 1.00")
+
+
+def test_ad_accuracy_needs_196_windows_for_every_labelled_file(tmp_path):
+    files = [("n1.bin", 0), ("n2.bin", 0), ("a1.bin", 1), ("a2.bin", 1)]
+    labels = tmp_path / "labels" / "ad01" / "y_labels.csv"
+    labels.parent.mkdir(parents=True)
+    labels.write_text("".join(f"{f},2,{y},2560,512\n" for f, y in files))
+    _ad_run(tmp_path / "whole", files, {})
+    whole = recomputed_metrics(load_mode_dir(tmp_path / "whole"), tmp_path / "labels")
+    assert (whole["top1_pct"].value, whole["auc"].value) == (100.0, pytest.approx(1.0))
+    assert whole["auc"].detail == "784 outputs scored, 4 files (mean window MSE per file)"
+    _ad_run(tmp_path / "cut", files, {"a2.bin": 195})
+    run = load_mode_dir(tmp_path / "cut")
+    cut = recomputed_metrics(run, tmp_path / "labels")
+    assert {(v.value, v.reason) for v in cut.values()} == {(None, "incomplete log: 783 of 784 windows (196 per file)")}
+    partial = recomputed_metrics(run, tmp_path / "labels", partial_ok=True)   # scored on the 3 whole files
+    assert partial["top1_pct"].value == 100.0 and partial["top1_pct"].partial.startswith("partial run: 783 of 784")
+
+
+def test_ad_duplicated_window_is_not_counted_twice(tmp_path):
+    labels = tmp_path / "labels" / "ad01" / "y_labels.csv"
+    labels.parent.mkdir(parents=True)
+    labels.write_text("n1.bin,2,0,2560,512\na1.bin,2,1,2560,512\n")
+    _ad_run(tmp_path / "run", [("n1.bin", 0), ("a1.bin", 1), ("a1.bin", 1)], {"a1.bin": 98})
+    values = recomputed_metrics(load_mode_dir(tmp_path / "run"), tmp_path / "labels")
+    assert all(v.value is None and v.reason.startswith("duplicated outputs: 98 inputs") for v in values.values())
+
+
+def test_row_mode_keeps_the_other_folders(published_root, labels_dir, tmp_path):
+    bad = _copy_mode(published_root, tmp_path, "kws", "energy")
+    (bad / "trace1-energy.bin").write_bytes(b"\xf1\x00")          # cut trace
+    _copy_mode(published_root, tmp_path, "kws", "performance")
+    with pytest.raises(ParseError, match="too short for a trace"):
+        recompute_tree(tmp_path / "tree", labels_dir)                # default: the precise error
+    rows = recompute_tree(tmp_path / "tree", labels_dir, on_error="row")
+    by_mode = {r["mode"]: r for r in rows}
+    assert by_mode["energy"]["parse_error"] and by_mode["energy"]["status"] == "NOT_RUN"
+    assert by_mode["energy"]["reason"].startswith("cannot parse: ") and "too short" in by_mode["energy"]["reason"]
+    assert [r["status"] for r in rows if r["mode"] == "performance"] == ["MATCH", "MATCH"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_cli_published_reports_everything_then_exits_with_parse_code(published_root, labels_dir, tmp_path,
+                                                                    capsys, fmt):
+    _copy_mode(published_root, tmp_path, "kws", "performance")
+    bad = _copy_mode(published_root, tmp_path, "ic", "performance")
+    (bad / "log.txt").write_text((bad / "log.txt").read_text().replace("dut: m-lap-us-", "not a log line ", 1))
+    (tmp_path / "tree" / "systems").mkdir()
+    (tmp_path / "tree" / "systems" / "system_description_x.json").write_text("{\n\"a\": \n}")
+    code = main(["published", "--source", str(tmp_path / "tree"), "--format", fmt, "--labels", str(labels_dir)])
+    out, err = capsys.readouterr()
+    assert code == EXIT_PARSE
+    assert "system description not read, ignored: " in (err if fmt == "json" else out)
+    if fmt == "json":
+        records = json.loads(out)
+        assert [r["parse_error"] for r in records] == [True, True, False, False]
+        assert [r["status"] for r in records] == ["NOT_RUN", "NOT_RUN", "MATCH", "MATCH"]
+    else:
+        assert "cannot parse" in out and "MATCH 2, NOT_RUN 2" in out
+
+
+def test_mode_metrics_cover_every_mode():
+    from bundle.config import MODES
+    assert set(MODE_METRICS) == set(MODES)

@@ -83,3 +83,13 @@ def test_energy_windows_sum_samples_between_edges():
 def test_energy_edges_outside_trace_raise():
     with pytest.raises(ParseError, match="outside the trace"):
         scoring.energy_windows(np.ones(100), 1000.0, [0.0, 0.05, 0.2], 10)
+
+
+@pytest.mark.parametrize("count, reason", [
+    (11, None), (7, "incomplete run: 7 of 11 timestamps"), (3, "incomplete run: 3 of 11 timestamps"),
+    (13, "incomplete run: 13 of 11 timestamps"),
+])
+def test_only_an_eleven_edge_run_is_complete(count, reason):
+    # The window functions take any odd count (the method); a published number needs all 5 infers.
+    assert scoring.incomplete_run(count) == reason
+    assert len(scoring.throughput_windows(list(range(0, count * 20_000_000, 20_000_000)), 100)) == count // 2
