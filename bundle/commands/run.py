@@ -1,20 +1,41 @@
-"""`tinyrepro run`: one EnergyRunner sequence against a DUT, written as log.txt/results.txt."""
+"""`tinyrepro run`: one EnergyRunner sequence against a DUT, written as log.txt/results.txt.
+
+Next to them it writes `run-info.json`, what the run was made against:
+  {"dut_kind": "sim"|"board", "backend": str|null, "emulated_infer_ms": float|null,
+   "benchmark", "mode", "n", "w", "limit", "stimuli": count, "system": str}
+The runner cannot tell a pty from a board, so a software DUT started elsewhere is
+declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
+--emulated-infer-ms MS`.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bundle.dut.base import get_dut
 from bundle.dut.sim import MODEL_FILES
-from bundle.runner.session import MODELS
+from bundle.errors import UsageError
+from bundle.published.parse import DATASET
+
+RUN_INFO = "run-info.json"
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run accuracy or performance against a DUT (EnergyRunner format)")
     p.add_argument("--dut", default="sim", choices=["sim", "board"])
+    p.add_argument("--dut-kind", choices=["sim", "board"],
+                   help="what is on the other end, for run-info.json (default: sim with --dut sim, "
+                        "else board; say sim for a `tinyrepro sim` reached with --dut board --port)")
+    p.add_argument("--backend-label", help="with --dut board --dut-kind sim: the sim's backend, for run-info.json")
+    p.add_argument("--emulated-infer-ms", type=float,
+                   help="with --dut board --dut-kind sim: the sim's emulated ms per inference, for run-info.json")
     p.add_argument("--backend", default="litert", help="model runtime of the sim DUT: litert or tvm")
-    p.add_argument("--benchmark", default="kws", choices=sorted(MODELS))
+    p.add_argument("--benchmark", default="kws", choices=sorted(DATASET))
     p.add_argument("--mode", default="accuracy", choices=["accuracy", "performance"])
     p.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run resumes)")
+    p.add_argument("--stimuli", type=Path,
+                   help="folder named after the dataset (kws01, ic01, ...) with y_labels.csv and the .bin "
+                        "stimuli (default: the pinned datasets/<dataset>/ through the fetch layer)")
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
     p.add_argument("--cache", type=Path, help="download cache (default artifacts/cache)")
     p.add_argument("--port", help="serial port URL (board; or an already running `tinyrepro sim`)")
@@ -28,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--retries", type=int, default=3, help="retries per stimulus after a fault")
     p.add_argument("--sim-baud", type=int, default=0, help="sim: emulated line rate (0 = unthrottled)")
     p.add_argument("--sim-infer-ms", type=float, default=0.0, help="sim: emulated ms per inference")
-    p.add_argument("--fault", default="", help="sim: fault injection, e.g. drop:0.01,reset:0.001")
+    p.add_argument("--fault", default="", help="sim: fault injection, e.g. drop:0.01,reset:0.001,digit:0.1")
     p.add_argument("--seed", type=int, default=0, help="sim: fault seed")
     p.set_defaults(func=run)
 
@@ -43,13 +64,45 @@ def iteration_counts(args) -> tuple[int, int]:
     return (args.n if args.n is not None else n), (args.w if args.w is not None else w)
 
 
+def dut_label(args) -> dict:
+    """dut_kind, backend and emulated_infer_ms for run-info.json, from the options."""
+    kind = args.dut_kind or args.dut
+    labels = args.backend_label is not None or args.emulated_infer_ms is not None
+    if args.dut == "sim":
+        if kind != "sim" or labels:
+            raise UsageError("--dut-kind board, --backend-label and --emulated-infer-ms describe a DUT "
+                             "reached with --dut board",
+                             hint="with --dut sim the run starts the sim itself: use --backend and --sim-infer-ms")
+        return {"dut_kind": "sim", "backend": args.backend, "emulated_infer_ms": args.sim_infer_ms}
+    if kind == "board":
+        if labels:
+            raise UsageError("--backend-label and --emulated-infer-ms only describe a software DUT",
+                             hint="add --dut-kind sim, or drop them for a real board")
+        return {"dut_kind": "board", "backend": None, "emulated_infer_ms": None}
+    return {"dut_kind": "sim", "backend": args.backend_label, "emulated_infer_ms": args.emulated_infer_ms}
+
+
+def write_run_info(out: Path, info: dict) -> Path:
+    from bundle.fsutil import atomic_output
+
+    path = Path(out) / RUN_INFO
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def run(args) -> int:
     from bundle.fetch.fetcher import Fetcher
-    from bundle.runner.session import run_benchmark
+    from bundle.runner.session import plan_stimuli, run_benchmark
 
+    label = dut_label(args)
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
-    stimuli = fetcher.fetch_tree(f"datasets/{MODELS[args.benchmark]}/")
+    stimuli = args.stimuli or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
     n, w = iteration_counts(args)
+    count = len(plan_stimuli(stimuli, args.benchmark, args.mode, args.limit))
+    # written first, so an interrupted run folder still says what it was run against
+    write_run_info(args.out, {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
+                              "limit": args.limit, "stimuli": count, "system": args.system})
     options = {"port": args.port}
     if args.dut == "sim":
         options.update(backend=args.backend, benchmark=args.benchmark,
@@ -62,7 +115,8 @@ def run(args) -> int:
                                progress=_progress(args.mode))
     for text in result.results:
         print(text)
-    print(f"{result.done} stimuli, {result.faults} faults recovered; wrote {args.out}/log.txt, results.txt")
+    print(f"{result.done} stimuli, {result.faults} faults recovered; "
+          f"wrote {args.out}/log.txt, results.txt, {RUN_INFO}")
     return 0
 
 

@@ -4,6 +4,8 @@
 DUT receives, the probability that:
   garbage  a line of random bytes (at least one non-ASCII) is inserted in its reply
   drop     one byte is lost, either of the command on its way in or of its reply
+  digit    (infer replies only) one digit of an `m-lap-us` value is lost: the drop
+           that still matches the reply grammar, so only the timing checks see it
   stall    the DUT goes silent for `stall_s` seconds before executing it
   reset    the DUT reboots instead of executing it (boot lines, state lost)
 The same seed gives the same faults for the same traffic.
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bundle.errors import UsageError
 
-KINDS = ("garbage", "drop", "stall", "reset")
+KINDS = ("garbage", "drop", "stall", "reset", "digit")
 
 
 @dataclass
@@ -69,6 +71,13 @@ class FaultPlan:
 
     def index(self, n: int) -> int:
         return self._rng.randrange(n + 1)
+
+    def drop_digit(self, line: bytes) -> bytes:
+        """`m-lap-us-<digits>`: one of the digits removed."""
+        first = line.rindex(b"-") + 1
+        digits = [i for i in range(first, len(line)) if line[i:i + 1].isdigit()]
+        i = digits[self._rng.randrange(len(digits))]
+        return line[:i] + line[i + 1:]
 
     def drop_byte(self, data: bytes) -> bytes:
         i = self._rng.randrange(len(data))

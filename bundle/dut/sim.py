@@ -143,6 +143,10 @@ class SimServer:
         lines = [ln.encode("latin-1") for ln in self.harness.command(text)]
         if self.faults.fires("garbage"):
             lines.insert(self.faults.index(len(lines)), self.faults.garbage_line())
+        laps = [i for i, ln in enumerate(lines) if ln.startswith(b"m-lap-us-")]
+        if len(laps) == 2 and self.faults.fires("digit"):     # an infer reply
+            i = laps[self.faults.coin()]
+            lines[i] = self.faults.drop_digit(lines[i])
         if drop_out:                  # lost on the way out
             i = self.faults.index(len(lines) - 1)
             lines[i] = self.faults.drop_byte(lines[i])
@@ -245,7 +249,7 @@ def add_arguments(p) -> None:
     p.add_argument("--infer-ms", type=float, default=0.0,
                    help="emulated time per inference (the published KWS native build: 146)")
     p.add_argument("--fault", default="",
-                   help="fault injection, e.g. garbage:0.01,drop:0.01,stall:0.01,reset:0.01")
+                   help="fault injection, e.g. garbage:0.01,drop:0.01,stall:0.01,reset:0.01,digit:0.1")
     p.add_argument("--stall-s", type=float, default=2.0, help="length of an injected stall")
     p.add_argument("--fault-log", help="append one line per injected fault to this file")
     p.add_argument("--seed", type=int, default=0, help="seed for fault injection")

@@ -4,8 +4,9 @@
 at a line EQUAL to `m-ready`. Everything that can go wrong on the wire becomes an
 exception that carries the lines received so far, so the session can log them:
   ReplyTimeout   no `m-ready` in time (stall, dropped terminator)
-  ReplyFault     `e-[...]`, the oversize-buffer message, a non-ASCII line, or a
-                 line that does not fit the command's expected reply
+  ReplyFault     `e-[...]`, the oversize-buffer message, a non-ASCII line, a
+                 line that does not fit the command's expected reply, or an infer
+                 whose two `m-lap-us` values disagree with the host's clock
   DutRebooted    `m-init-done` in the middle of a reply: the DUT restarted
   PortGone       the port vanished (board unplugged, sim process ended)
 `DutClient` adds the commands with their reply checks (db load, infer, ...).
@@ -23,6 +24,9 @@ from bundle.errors import DutProtocolError, DutTimeout, PortGone
 MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)
 READY = "m-ready"
 POLL_S = 0.02               # longest a read blocks; deadlines are checked between reads
+LAP_MODULUS = 2**32         # m-lap-us is a u32 on Cortex-M (spec §1.6)
+LAP_TOLERANCE_S = 0.05      # a lap interval may differ from the host's view by this much ...
+LAP_TOLERANCE_REL = 0.20    # ... or by this fraction of the host's interval, if larger
 
 RE = {
     "init": re.compile(r"^m-init-done$"),
@@ -249,6 +253,7 @@ class DutClient:
 
     def infer(self, n: int, w: int, n_values: int | None, timeout_s: float) -> InferReply:
         cmd = f"infer {n} {w}"
+        sent = time.monotonic()
         lines = self.link.transact(cmd, timeout_s)
         ms = self._expect(cmd, lines, ["warmup_start", "warmup_done", "infer_start", "lap",
                                        "lap", "infer_done", "results"])
@@ -258,7 +263,9 @@ class DutClient:
             values = parse_values(ms[6]["vals"], n_values)
         except ValueError as err:
             raise ReplyFault(f"bad m-results line: {err}", lines) from None
-        return InferReply([int(ms[3]["us"]), int(ms[4]["us"])], values, lines)
+        laps = [int(ms[3]["us"]), int(ms[4]["us"])]
+        check_lap_interval(laps, [ln.t for ln in lines if RE["lap"].match(ln.text)], sent, lines)
+        return InferReply(laps, values, lines)
 
     def resync(self, timeout_s: float = 3.0, attempts: int = 3) -> list[RxLine]:
         """Bring the DUT back to a known state: wait for quiet, then `name%` until it answers.
@@ -290,6 +297,23 @@ class DutClient:
                 break
             lines.append(line)
         return lines
+
+
+def check_lap_interval(laps: list[int], arrived: list[float], sent: float, lines: list[RxLine]) -> None:
+    """The DUT's timed interval must fit what the host saw of the same infer.
+
+    A byte lost from an `m-lap-us` value still matches the regex, so only the
+    clock can tell: the interval (mod 2^32, so a lap that went backwards reads as
+    ~71 min) can be no longer than from sending `infer` to the second lap's
+    arrival, and no shorter than between the two laps' arrivals, each give or
+    take max(50 ms, 20 %). Both bounds only loosen when the host is slow to read.
+    """
+    dut_s = ((laps[1] - laps[0]) % LAP_MODULUS) / 1e6
+    longest, shortest = arrived[1] - sent, arrived[1] - arrived[0]
+    slack = max(LAP_TOLERANCE_S, LAP_TOLERANCE_REL * longest)
+    if not shortest - slack <= dut_s <= longest + slack:
+        raise ReplyFault(f"implausible m-lap-us pair {laps[0]} -> {laps[1]}: the DUT timed {dut_s:.3f} s, "
+                         f"the host saw {shortest:.3f}..{longest:.3f} s (a damaged value?)", lines)
 
 
 def _is_protocol_line(text: str) -> bool:

@@ -2,6 +2,8 @@
 
 `run_benchmark(port_url, benchmark, mode, stimuli_dir, out_dir, n=..., w=...)` writes
 `out_dir/log.txt`, `out_dir/results.txt` and the sidecar `out_dir/run.jsonl`.
+results.txt is scored by the code that scores published logs
+(`bundle.published.parse`), so both sides of a diff are computed alike.
 
 Each stimulus (bload + infer) is one block of log lines, written in one append
 once its reply has been checked, with the stamps of when each line arrived. A
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bundle.errors import ConfigError, DutError, PortGone
+from bundle.published.parse import DATASET
 from bundle.runner.logwriter import Journal, LogWriter, accuracy_lines, performance_lines, write_results
 from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, DutRebooted, Link, ReplyFault,
                                     ReplyTimeout, RxLine)
@@ -30,11 +33,14 @@ log = logging.getLogger(__name__)
 CODE = "ulp-mlperf"
 RUN_NAME = "ML Performance 1.0.1"
 VERSION = "3.0.10"
-MODELS = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
 N_VALUES = {"kws": 12, "ic": 10, "vww": 2, "ad": 1}
 PERF_STIMULI = 5          # median runs use the first 5 rows of y_labels.csv
 STEP_MS = 5000            # EnergyRunner's default step timeout
 BLOAD_MS_PER_BYTE = 16    # its bload timeout: 16 ms x file size
+# Datasets whose stimuli the lock pins (mirror README); the others are derived from
+# COCO / CIFAR-10 / ToyADMOS and only their y_labels.csv is pinned.
+PINNED_STIMULI = ("kws01",)
+SOURCE_DATA = {"ic01": "CIFAR-10", "vww01": "COCO 2014", "ad01": "ToyADMOS"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None
     """
     labels = Path(stimuli_dir) / "y_labels.csv"
     if not labels.is_file():
-        raise ConfigError(f"no y_labels.csv in {stimuli_dir}", hint="fetch the dataset: tinyrepro fetch datasets/")
+        raise ConfigError(f"no y_labels.csv in {stimuli_dir}", hint=_dataset_hint(benchmark))
     with open(labels, newline="") as fh:
         rows = [r for r in csv.reader(fh) if r]
     if mode == "performance":
@@ -94,8 +100,7 @@ def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None
     for row in rows:
         path = Path(stimuli_dir) / row[0]
         if not path.is_file():
-            raise ConfigError(f"stimulus {path} listed in y_labels.csv is missing",
-                              hint="fetch the dataset again: tinyrepro fetch datasets/")
+            raise ConfigError(f"stimulus {path} listed in y_labels.csv is missing", hint=_dataset_hint(benchmark))
         label = int(row[2])
         if benchmark != "ad":
             out.append(Stimulus(len(out), path, label))
@@ -105,6 +110,16 @@ def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None
         for off in range(0, last + 1, stride):
             out.append(Stimulus(len(out), path, label, off, width))
     return out[:limit] if limit else out
+
+
+def _dataset_hint(benchmark: str) -> str:
+    dataset = DATASET[benchmark]
+    if dataset in PINNED_STIMULI:
+        return f"fetch the pinned stimuli again: tinyrepro fetch datasets/{dataset}/"
+    return (f"only the {', '.join(PINNED_STIMULI)} stimuli are pinned; {dataset} stimuli (derived from "
+            f"{SOURCE_DATA.get(dataset, 'its source data set')}) must be downloaded and preprocessed on a "
+            f"networked machine, then given as `tinyrepro run --stimuli DIR` (a folder named {dataset} "
+            f"with y_labels.csv and the .bin files)")
 
 
 # -- the session -----------------------------------------------------------------------
@@ -149,7 +164,7 @@ class Session:
                self._seq(f"bm cfg {CODE}", "parser: m-ready", STEP_MS),
                L("parser", f'Command "bm cfg {CODE}"')]
         cfg = {"iterWarmup": s.w, "iterInfer": s.n,
-               "runMode": "multi" if s.mode == "accuracy" else "bmark", "model": MODELS[s.benchmark]}
+               "runMode": "multi" if s.mode == "accuracy" else "bmark", "model": DATASET[s.benchmark]}
         out += [L("parser", f"m-bm-cfg-name[{CODE}]-key[{k}]-val[{v}]") for k, v in cfg.items()]
         out.append(L("parser", "m-ready-finished[bm]"))
         self.logw.write(out)
@@ -158,16 +173,19 @@ class Session:
         self._dut_step("dut timestamp", lambda: self.dut.timestamp()[1])
 
     def _dut_step(self, cmd: str, fn) -> None:
-        out = [self._seq(cmd, "dut: m-ready", STEP_MS), self.logw.line("parser", f'Command "{cmd}"'),
-               self.logw.line("parser", "m-ready-finished[dut]")]
-        lines = fn()
-        self.logw.write(out + self._dut_lines(lines) + [self.logw.line("dut", "m-ready")])
+        def attempt(out: list[str]) -> None:
+            out += [self._seq(cmd, "dut: m-ready", STEP_MS), self.logw.line("parser", f'Command "{cmd}"'),
+                    self.logw.line("parser", "m-ready-finished[dut]")]
+            out += self._dut_lines(fn()) + [self.logw.line("dut", "m-ready")]
+
+        _, block, _ = self._retrying(cmd, attempt, [])
+        self.logw.write(block)
 
     def _profile(self) -> list[RxLine]:
         model, lines = self.dut.profile()
-        if model != MODELS[self.s.benchmark]:
+        if model != DATASET[self.s.benchmark]:
             raise DutError(f"the DUT runs model {model!r}, this run is {self.s.benchmark} "
-                           f"({MODELS[self.s.benchmark]})",
+                           f"({DATASET[self.s.benchmark]})",
                            hint="flash the firmware for this benchmark or pick --benchmark to match")
         return lines
 
@@ -191,32 +209,42 @@ class Session:
             self.faults += 1
             block += [self._runner(f"m-unsolicited-[{len(unsolicited)} lines before {stim.key}]")]
             block += self._discarded(unsolicited)
+        record, block, attempt = self._retrying(stim.key, lambda out: self._attempt(stim, out), block)
+        record["attempts"] = attempt
+        self.journal.append(record)
+        self.logw.write(block)
+        return record
+
+    def _retrying(self, key: str, attempt_fn, block: list[str]) -> tuple[object, list[str], int]:
+        """Call attempt_fn(lines) until it succeeds: (its result, block + its lines, attempts).
+
+        A failed attempt's lines are kept as `runner: m-discarded-[...]` with the
+        fault, then the DUT is resynchronised; the block is written only when the
+        retries run out or the port goes away.
+        """
         for attempt in range(1, self.s.retries + 2):
             attempt_lines: list[str] = []
             try:
-                record = self._attempt(stim, attempt_lines)
+                result = attempt_fn(attempt_lines)
             except (ReplyTimeout, ReplyFault) as err:
                 self.faults += 1
                 block += [self._as_runner(x) for x in attempt_lines] + self._discarded(err.lines)
-                block.append(self._runner(f"m-fault-[{stim.key}]-attempt[{attempt}]-"
+                block.append(self._runner(f"m-fault-[{key}]-attempt[{attempt}]-"
                                           f"kind[{type(err).__name__}]-[{err.message}]"))
                 if attempt > self.s.retries:
                     self.logw.write(block)
-                    raise DutError(f"{stim.key}: failed {attempt} times, last: {err.message}",
+                    raise DutError(f"{key}: failed {attempt} times, last: {err.message}",
                                    hint="the link is unreliable: check the cable and baud rate, "
                                         "or raise --retries; rerun with the same --out to resume") from None
-                block.append(self._runner(f"m-retry-[{stim.key}]-attempt[{attempt + 1}]"))
+                block.append(self._runner(f"m-retry-[{key}]-attempt[{attempt + 1}]"))
                 block += self._resync_lines()
                 continue
             except PortGone as err:
                 block += [self._as_runner(x) for x in attempt_lines]
-                block.append(self._runner(f"m-port-gone-[{stim.key}]-[{err.message}]"))
+                block.append(self._runner(f"m-port-gone-[{key}]-[{err.message}]"))
                 self.logw.write(block)
                 raise
-            record["attempts"] = attempt
-            self.journal.append(record)
-            self.logw.write(block + attempt_lines)
-            return record
+            return result, block + attempt_lines, attempt
         raise AssertionError("unreachable")
 
     def _as_runner(self, line: str) -> str:
@@ -275,7 +303,13 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
         raise ConfigError(f"mode {mode!r} is not run over a direct DUT link",
                           hint="use accuracy or performance (energy needs an EMON and IO manager)")
     s = RunSettings(benchmark, mode, n, w, retries=retries, limit=limit, **settings)
-    stimuli = plan_stimuli(stimuli_dir, benchmark, mode, limit)
+    stimuli_dir = Path(stimuli_dir)
+    if stimuli_dir.name != DATASET[benchmark]:
+        # results.txt is scored with the labels at <parent>/<dataset>/y_labels.csv, as for published logs
+        raise ConfigError(f"stimuli folder {stimuli_dir} is not named {DATASET[benchmark]}",
+                          hint=f"put the {benchmark} stimuli and y_labels.csv in a folder named {DATASET[benchmark]}")
+    planned = plan_stimuli(stimuli_dir, benchmark, mode)
+    stimuli = planned[:limit] if limit else planned
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     logw, journal = LogWriter(out_dir / "log.txt"), Journal(out_dir / "run.jsonl")
@@ -302,7 +336,7 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
         session.trailer(session_id)
     finally:
         link.close()
-    texts = score_log(out_dir / "log.txt", benchmark, mode, n, stimuli)
+    texts = score_run(out_dir, stimuli_dir, benchmark, mode, n, stimuli, len(planned))
     write_results(out_dir / "results.txt", logw, CODE, texts)
     return RunResult(out_dir, len(stimuli), session.faults, texts)
 
@@ -327,27 +361,39 @@ def _file_size(stimuli: list[Stimulus]) -> int:
 
 
 # -- results.txt -----------------------------------------------------------------------
-def score_log(path: Path, benchmark: str, mode: str, n: int, stimuli: list[Stimulus]) -> list[str]:
-    """Score a log with the same parser and scoring functions as the published side."""
-    from bundle import scoring
-    from bundle.published.logs import parse_log
+def score_run(out_dir: Path, stimuli_dir: Path, benchmark: str, mode: str, n: int,
+              stimuli: list[Stimulus], planned: int) -> list[str]:
+    """The results.txt texts, scored by the code that scores published logs.
 
-    parsed = parse_log(path)
+    A metric that cannot be computed gets a `Cannot compute ...` line with the
+    reason and no number; a run cut short by --limit is such a case.
+    """
+    from bundle.published.parse import load_mode_dir, recomputed_metrics
+
+    what = "performance" if mode == "performance" else "accuracy"
+    run = load_mode_dir(out_dir, mode=mode, benchmark=benchmark)
+    _check_complete(run.log, mode, stimuli)
+    if len(stimuli) < planned:
+        return [f"Cannot compute {what} metrics: partial run ({len(stimuli)} of {planned} stimuli)."]
+    metrics = recomputed_metrics(run, stimuli_dir.parent)
+    missing = list(dict.fromkeys(v.reason.rstrip(".") or "no value" for v in metrics.values() if v.value is None))
+    if missing:
+        return [f"Cannot compute {what} metrics: {'; '.join(missing)}."]
     if mode == "performance":
-        windows = scoring.throughput_windows(parsed.laps, n)
-        return performance_lines(windows, scoring.median_throughput(windows))
-    labels = {s.key: s.label for s in stimuli}
-    outputs = [o for o in parsed.outputs if f"{o.file}@{o.offset}" in labels]
-    keys = [f"{o.file}@{o.offset}" for o in outputs]
-    if len(set(keys)) != len(keys) or len(keys) != len(stimuli):
-        raise DutError(f"{path}: {len(keys)} results ({len(set(keys))} distinct) for {len(stimuli)} stimuli",
+        from bundle import scoring
+
+        return performance_lines(scoring.throughput_windows(run.log.laps, n), metrics["throughput_ips"].value)
+    return accuracy_lines(metrics["top1_pct"].value, metrics["auc"].value)
+
+
+def _check_complete(log, mode: str, stimuli: list[Stimulus]) -> None:
+    """Every stimulus answered exactly once, in order, before anything is scored."""
+    if mode == "performance":
+        ok = len(log.laps) == 1 + 2 * len(stimuli)
+        found = f"{len(log.laps)} m-lap-us values"
+    else:
+        ok = [f"{o.file}@{o.offset}" for o in log.outputs] == [s.key for s in stimuli]
+        found = f"{len(log.outputs)} results ({len({(o.file, o.offset) for o in log.outputs})} distinct)"
+    if not ok:
+        raise DutError(f"{log.path}: {found} for {len(stimuli)} stimuli",
                        hint="the log is inconsistent; delete the --out folder and rerun")
-    if benchmark == "ad":
-        per_file = scoring.ad_file_scores([o.values[0] for o in outputs],
-                                          len(outputs) // len({o.file for o in outputs}))
-        file_labels = list(dict.fromkeys((o.file, labels[f"{o.file}@{o.offset}"]) for o in outputs))
-        y = [lab for _, lab in file_labels]
-        return accuracy_lines(scoring.ad_top1(per_file, y), scoring.ad_auc(per_file, y))
-    scores = [list(o.values) for o in outputs]
-    y = [labels[k] for k in keys]
-    return accuracy_lines(scoring.top1(scores, y), scoring.eembc_auc(scores, y))

@@ -1,14 +1,17 @@
 """The runner against the software DUT over a real pty, with the real LiteRT/TVM backends."""
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
 
+from bundle.cli import main
 from bundle.dut.sim import SimProcess
-from bundle.errors import PortGone
+from bundle.errors import ConfigError, PortGone, UsageError
 from bundle.published.logs import parse_log
+from bundle.published.parse import load_mode_dir, published_metrics, recomputed_metrics
 from bundle.runner.logwriter import Journal
 from bundle.runner.session import plan_stimuli, run_benchmark
 
@@ -56,11 +59,24 @@ def test_kws_accuracy_through_a_pty(backend, kws_dataset, kws_model, published_k
 
 
 @pytest.fixture(scope="module")
-def clean_prefix(kws_dataset, kws_model, tmp_path_factory):
+def clean_run(kws_dataset, kws_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("clean")
     with SimProcess("litert", "kws", model=kws_model, baud=0) as port:
-        run_benchmark(port, "kws", "accuracy", kws_dataset, out, limit=40)
-    return parse_log(out / "log.txt").outputs
+        result = run_benchmark(port, "kws", "accuracy", kws_dataset, out, limit=40)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def clean_prefix(clean_run):
+    return parse_log(clean_run[0] / "log.txt").outputs
+
+
+def test_partial_run_states_no_accuracy_numbers(clean_run):
+    out, result = clean_run
+    reason = "Cannot compute accuracy metrics: partial run (40 of 1000 stimuli)."
+    assert result.results == [reason]
+    lines = (out / "results.txt").read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [f"ulp-mlperf: {reason}"]
 
 
 @pytest.mark.parametrize("kind,rate", [("garbage", 0.03), ("drop", 0.03), ("stall", 0.01), ("reset", 0.02)])
@@ -124,6 +140,59 @@ def test_performance_laps_wrap_at_32_bits(kws_dataset, kws_model, tmp_path):
     assert len(runtimes) == 5 and all(0.11 <= r < 0.5 for r in runtimes)
     assert result.results.count(
         "e-[The run must take at least 10 seconds and 10 iterations to be valid]") == 5
+    # results.txt reads back through the published-side parser exactly as it recomputes
+    run = load_mode_dir(tmp_path, mode="performance", benchmark="kws")
+    thr = recomputed_metrics(run, kws_dataset.parent)["throughput_ips"]
+    assert thr.windows_equal == thr.windows_total == 5
+    assert published_metrics(run)["throughput_ips"].value == round(thr.value, 3)
+
+
+def test_performance_dropped_lap_digits_are_retried(kws_dataset, kws_model, tmp_path):
+    # `digit` loses one digit of an m-lap-us value (the line still parses); `drop` any byte.
+    injected = tmp_path / "injected.txt"
+    with SimProcess("litert", "kws", model=kws_model, baud=0, infer_ms=40, faults="drop:0.03,digit:0.3",
+                    seed=7, fault_log=injected) as port:
+        result = run_benchmark(port, "kws", "performance", kws_dataset, tmp_path / "run", n=3, w=1,
+                               retries=5, **FAST)
+    kinds = injected.read_text().split()
+    log_text = (tmp_path / "run" / "log.txt").read_text()
+    print(f"injected {kinds}; {result.faults} faults")
+    assert "digit" in kinds and "drop" in kinds
+    # every lost digit is caught by the lap check, unless a drop in the same reply failed it first
+    assert log_text.count("implausible m-lap-us pair") >= max(1, kinds.count("digit") - kinds.count("drop"))
+    assert result.faults == log_text.count("runner: m-fault-[") + log_text.count("runner: m-unsolicited-[")
+    keys = [r["key"] for r in Journal(tmp_path / "run" / "run.jsonl").records()]
+    assert keys == [s.key for s in plan_stimuli(kws_dataset, "kws", "performance")]   # none lost, none twice
+    log = parse_log(tmp_path / "run" / "log.txt")
+    assert len(log.laps) == 11 and len(log.outputs) == 5
+    runtimes = [float(t.split(":")[1].split()[0]) for t in result.results if "Runtime" in t]
+    assert len(runtimes) == 5 and all(0.11 <= r < 0.5 for r in runtimes)
+
+
+def test_cli_writes_run_info_for_a_sim_reached_as_a_board(fetcher, kws_model, tmp_path, capsys):
+    out = tmp_path / "run"
+    with SimProcess("litert", "kws", model=kws_model, baud=0) as port:
+        code = main(["run", "--dut", "board", "--port", port, "--dut-kind", "sim", "--backend-label", "litert",
+                     "--emulated-infer-ms", "144.03", "--mode", "accuracy", "--limit", "3", "--out", str(out),
+                     "--cache", str(fetcher.cache_dir)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "run-info.json").read_text()) == {
+        "dut_kind": "sim", "backend": "litert", "emulated_infer_ms": 144.03, "benchmark": "kws",
+        "mode": "accuracy", "n": 1, "w": 0, "limit": 3, "stimuli": 3,
+        "system": "microtvm_native/NUCLEO_L4R5ZI"}
+    assert not list(out.glob(".*.part"))
+
+
+@pytest.mark.parametrize("argv", [["--dut", "board", "--port", "x", "--backend-label", "litert"],
+                                  ["--dut", "sim", "--dut-kind", "board"],
+                                  ["--dut", "sim", "--emulated-infer-ms", "144"]])
+def test_cli_rejects_dut_labels_that_do_not_fit(argv, tmp_path):
+    from bundle.commands.run import dut_label
+    from bundle.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), *argv])
+    with pytest.raises(UsageError):
+        dut_label(args)
 
 
 def test_stimulus_plan_kws(kws_dataset):
@@ -131,6 +200,14 @@ def test_stimulus_plan_kws(kws_dataset):
     perf = plan_stimuli(kws_dataset, "kws", "performance")
     assert len(acc) == 1000 and [s.path.name for s in perf] == [s.path.name for s in acc[:5]]
     assert acc[0].path.name == "tst_000000_Stop_7.bin" and acc[0].label == 7
+
+
+def test_unpinned_stimuli_hint_says_where_they_come_from(tmp_path):
+    (tmp_path / "ic01").mkdir()
+    (tmp_path / "ic01" / "y_labels.csv").write_text("emu_s_002009.bin,10,2\n")
+    with pytest.raises(ConfigError) as err:
+        plan_stimuli(tmp_path / "ic01", "ic", "accuracy")
+    assert "kws01" in err.value.hint and "networked machine" in err.value.hint
 
 
 def test_ad_accuracy_sends_196_windows_per_file(tmp_path):

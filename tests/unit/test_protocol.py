@@ -57,3 +57,38 @@ def test_bad_infer_replies_are_faults(case, pty_link):
     with pytest.raises((ReplyFault, ReplyTimeout, DutRebooted)) as err:
         DutClient(link).infer(1, 0, 12, timeout_s=0.3)
     assert err.value.lines or isinstance(err.value, ReplyTimeout)
+
+
+def _infer_reply(lap0: int, lap1: int) -> bytes:
+    values = ",".join(["0.000"] * 7 + ["0.996"] + ["0.000"] * 4)
+    lines = ["m-warmup-start-0", "m-warmup-done", "m-infer-start-1", f"m-lap-us-{lap0}",
+             f"m-lap-us-{lap1}", "m-infer-done", f"m-results-[{values}]", "m-ready"]
+    return "".join(f"{ln}\r\n" for ln in lines).encode()
+
+
+@pytest.mark.parametrize("laps", [(24077000, 24077146), (2**32 - 100, 46)])   # the second wraps at 2^32
+def test_infer_reply_with_plausible_laps_passes(laps, pty_link):
+    master, link = pty_link
+    os.write(master, _infer_reply(*laps))
+    reply = DutClient(link).infer(1, 0, 12, timeout_s=0.3)
+    assert reply.laps == list(laps) and reply.values[7] == 0.996
+
+
+@pytest.mark.parametrize("laps,longest,shortest,ok", [
+    ((22511000, 36923000), 14.45, 14.40, True),     # the published KWS window 2: 14.412 s
+    ((22511000, 3692300), 14.45, 14.40, False),     # ... with a digit lost from the second lap
+    ((2251100, 36923000), 14.45, 14.40, False),     # ... or from the first
+    ((22511000, 36923000), 14.45, 0.0, True),       # both laps arrived together (buffered)
+    ((22511000, 22511000), 0.30, 0.29, False),      # the clock did not advance over 0.3 s
+    ((22511000, 22511000), 0.001, 0.0, True),       # a sub-tick inference on a 1 ms clock
+])
+def test_lap_interval_must_fit_the_host_clock(laps, longest, shortest, ok):
+    from bundle.runner.protocol import check_lap_interval
+
+    sent = 100.0
+    arrived = [sent + longest - shortest, sent + longest]
+    if ok:
+        check_lap_interval(list(laps), arrived, sent, [])
+    else:
+        with pytest.raises(ReplyFault, match="implausible m-lap-us pair"):
+            check_lap_interval(list(laps), arrived, sent, [])
