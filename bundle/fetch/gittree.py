@@ -1,0 +1,169 @@
+"""Fetch a pinned folder of a git repository (OctoML's published code tree).
+
+The code tree has hundreds of generated files that are not mirrored, so it is not pinned
+file by file in the lock: it is pinned by commit, and git authenticates every object it
+fetches against that commit's hash. Sources, in order: the cache
+(`<cache>/git/<commit>/<upstream>`, complete only with its manifest), a mirror holding a
+clone at `<mirror>/git/<repo name>` (or `<name>.git`), then `https://github.com/<repo>`.
+The fetched tree gets a manifest of per-file SHA-256 sums (`MANIFEST.sha256`), which the
+run report records. Nothing lands in the cache unless the whole checkout succeeded.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
+
+MANIFEST = "MANIFEST.sha256"
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+@dataclass(frozen=True)
+class GitPin:
+    repo: str        # owner/name
+    commit: str      # full 40-hex commit
+    upstream: str    # folder inside the repository, e.g. closed/OctoML/code/
+
+    @classmethod
+    def from_toolchain(cls, toolchain: dict, key: str) -> "GitPin":
+        raw = toolchain.get(key) or {}
+        missing = [k for k in ("repo", "commit", "upstream") if not raw.get(k)]
+        if missing:
+            raise ConfigError(f"lock toolchain.{key}: missing {', '.join(missing)}",
+                              hint="see artifacts/lock.yaml")
+        commit = str(raw["commit"])
+        if len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit):
+            raise ConfigError(f"lock toolchain.{key}.commit is not a full commit hash: {commit!r}",
+                              hint="pin a 40-hex commit, not a tag or branch")
+        return cls(str(raw["repo"]), commit, str(raw["upstream"]).strip("/") + "/")
+
+    @property
+    def url(self) -> str:
+        return f"https://github.com/{self.repo}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_of(root: Path) -> dict[str, str]:
+    """relative path -> SHA-256 of every file under `root` (the manifest itself excluded)."""
+    return {p.relative_to(root).as_posix(): _sha256(p)
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def write_manifest(root: Path) -> Path:
+    lines = [f"{digest}  {rel}\n" for rel, digest in manifest_of(root).items()]
+    out = root / MANIFEST
+    out.write_text("".join(lines))
+    return out
+
+
+def read_manifest(root: Path) -> dict[str, str]:
+    out = {}
+    for line in (root / MANIFEST).read_text().splitlines():
+        digest, _, rel = line.partition("  ")
+        out[rel] = digest
+    return out
+
+
+def verify_manifest(root: Path) -> None:
+    """A cached tree is trusted only if every file still has its recorded digest."""
+    if manifest_of(root) != read_manifest(root):
+        raise ChecksumMismatch(f"cached code tree {root} differs from its manifest",
+                               hint=f"delete {root.parent} and fetch again")
+
+
+class GitTreeFetcher:
+    def __init__(self, cache_dir: Path, mirror: Path | None = None, offline: bool = False,
+                 run: Runner = subprocess.run, timeout_s: float = 900.0):
+        self.cache_dir = Path(cache_dir)
+        self.mirror = Path(mirror) if mirror else None
+        self.offline = offline
+        self.run = run
+        self.timeout_s = timeout_s
+
+    def cached_root(self, pin: GitPin) -> Path:
+        return self.cache_dir / "git" / pin.commit
+
+    def fetch(self, pin: GitPin) -> Path:
+        """The verified folder `<cache>/git/<commit>/<upstream>`."""
+        root = self.cached_root(pin)
+        tree = root / pin.upstream
+        if (tree / MANIFEST).is_file():
+            verify_manifest(tree)
+            return tree
+        remote = self._remote(pin)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{pin.commit[:12]}-", dir=root.parent))
+        try:
+            self._checkout(pin, remote, work)
+            write_manifest(work / pin.upstream)
+            shutil.rmtree(work / ".git")
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(work, root)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return tree
+
+    def _remote(self, pin: GitPin) -> str:
+        name = pin.repo.split("/")[-1]
+        if self.mirror:
+            for candidate in (self.mirror / "git" / name, self.mirror / "git" / f"{name}.git"):
+                if candidate.exists():
+                    return str(candidate.resolve())
+        if self.offline:
+            where = f" or the mirror ({self.mirror}/git/{name})" if self.mirror else ""
+            raise NetworkUnavailable(
+                f"{pin.repo}@{pin.commit[:12]}:{pin.upstream} is not in the cache{where}, and offline",
+                hint=f"drop --offline on a networked host, or put a clone of {pin.url} at <mirror>/git/{name}")
+        return pin.url
+
+    def _git(self, work: Path, *args: str) -> str:
+        try:
+            done = self.run(["git", "-C", str(work), *args], capture_output=True, text=True,
+                            timeout=self.timeout_s, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        except FileNotFoundError:
+            raise FetchError("git is not installed", hint="install git (apt-get install git)") from None
+        except subprocess.TimeoutExpired:
+            raise NetworkUnavailable(f"git {args[0]} timed out after {self.timeout_s:.0f} s",
+                                     hint="check the network and retry") from None
+        if done.returncode != 0:
+            err = (done.stderr or "").strip().splitlines()
+            raise NetworkUnavailable(f"git {' '.join(args[:2])} failed: {err[-1] if err else done.returncode}",
+                                     hint="check the network (github.com) or use a mirror clone at <mirror>/git/")
+        return done.stdout
+
+    def _checkout(self, pin: GitPin, remote: str, work: Path) -> None:
+        self._git(work, "init", "-q")
+        self._git(work, "remote", "add", "origin", remote)
+        self._git(work, "sparse-checkout", "set", "--no-cone", f"/{pin.upstream}")
+        self._git(work, "fetch", "-q", "--depth", "1", "origin", pin.commit)
+        got = self._git(work, "rev-parse", "FETCH_HEAD^{commit}").strip()
+        if got != pin.commit:  # git checked every object against this hash
+            raise ChecksumMismatch(f"{pin.repo}: fetched commit {got[:12]}, pinned {pin.commit[:12]}",
+                                   hint="the source does not hold the pinned commit")
+        self._git(work, "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD")
+        if not (work / pin.upstream).is_dir():
+            raise FetchError(f"{pin.repo}@{pin.commit[:12]} has no folder {pin.upstream}",
+                             hint="the lock's toolchain.octoml_code.upstream is wrong")
+
+
+def published_code(cache_dir: Path, mirror: Path | None = None, offline: bool = False,
+                   run: Runner = subprocess.run) -> Path:
+    """OctoML's closed/OctoML/code/ at the pinned commit, fetched and verified."""
+    from bundle.fetch.lock import load_lock
+
+    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
+    return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin)
