@@ -110,6 +110,8 @@ RUN set -eu; mkdir -p /opt/tvm/build; cd /opt/tvm/build; \
     find /opt/tvm/build -name '*.o' -delete
 ENV TVM_HOME=/opt/tvm PYTHONPATH=/opt/tvm/python CMSIS_PATH=/opt/cmsis
 RUN python -c 'import tvm, tvm.micro; from tvm.relay.op.contrib import cmsisnn; print(tvm.__version__)'
+# The compile script (bundle/toolchain/tvm_compile.py) is standalone: TVM's Python API only.
+COPY bundle/toolchain/tvm_compile.py /opt/tinyrepro/tvm_compile.py
 RUN useradd --create-home --uid 1000 --user-group tinyrepro
 USER 1000:1000
 WORKDIR /work
@@ -155,11 +157,13 @@ RUN set -eu; \
     git remote add origin https://github.com/ARM-software/CMSIS_5.git; \
     git fetch -q --depth 1 origin "${CMSIS_SHA}"; git checkout -q FETCH_HEAD; \
     test "$(git rev-parse HEAD)" = "${CMSIS_SHA}"
-# Flashing: openocd (ST-LINK on the NUCLEO board, `west flash --runner openocd`). J-Link and
-# nrfjprog are proprietary (SEGGER/Nordic licence click-through): not installed here; mount them
-# from the host and use `west flash --runner jlink` if the probe is a J-Link.
+# Flashing: openocd (ST-LINK on the NUCLEO board, `west flash --runner openocd`). The nRF5340-DK
+# needs nrfjprog (`west flash --runner nrfjprog --recover`), which with J-Link is proprietary
+# (SEGGER/Nordic licence click-through): not installed here; `tinyrepro plan` says so.
 ENV ZEPHYR_BASE=/opt/zephyrproject/zephyr ZEPHYR_TOOLCHAIN_VARIANT=zephyr \
     ZEPHYR_SDK_INSTALL_DIR=/opt/zephyr-sdk-${ZEPHYR_SDK_VERSION} CMSIS_PATH=/opt/cmsis
+# The reproducible double build (bundle/toolchain/zephyr_build.py): standalone, Python 3.8.
+COPY bundle/toolchain/zephyr_build.py /opt/tinyrepro/zephyr_build.py
 RUN useradd --create-home --uid 1000 --user-group tinyrepro
 USER 1000:1000
 WORKDIR /work

@@ -72,6 +72,26 @@ class PortGone(DutError):
     """The serial port disappeared (board unplugged)."""
 
 
+class FlashError(DutError):
+    """`west flash` failed; the subclasses are the known causes, each with its fix."""
+
+
+class ProbeAccessDenied(FlashError):
+    """The probe is there but this user may not open it (no udev rule)."""
+
+
+class ProbeBusy(FlashError):
+    """Another process (an IDE, a second openocd, a serial monitor) holds the probe."""
+
+
+class ProbeNotFound(FlashError):
+    """No probe on USB, or not passed into the container."""
+
+
+class WrongBoard(FlashError):
+    """The probe answered, but the chip is not the one the firmware was built for."""
+
+
 class EngineError(ReproError):
     exit_code = EXIT_ENGINE
 

@@ -1,27 +1,38 @@
-"""Compile stage (tvm image): a .tflite model to a Model Library Format archive with tvmc."""
+"""Compile stage (tvm image): one build's .tflite model to a Model Library Format archive.
+
+The command runs bundle/toolchain/tvm_compile.py, which the Dockerfile copies into the tvm
+image at SCRIPT_IN_IMAGE; every setting comes from the build's CompileConfig.
+"""
 from __future__ import annotations
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.builds import Build
+from bundle.toolchain.config import CompileConfig
 
-TARGET_C = "c -keys=arm_cpu,cpu -mcpu=cortex-m4+nodsp -model=stm32l4r5zi"
+SCRIPT_IN_IMAGE = "/opt/tinyrepro/tvm_compile.py"
 
 
-def compile_command(build: Build, inputs: str = "/inputs", out: str = "/artifacts") -> list[str]:
-    targets = f"cmsis-nn, {TARGET_C}" if build.variant == "microtvm_cmsis_nn" else TARGET_C
-    cmd = ["python3", "-m", "tvm.driver.tvmc", "compile", f"{inputs}/tree/models/{build.model}",
-           "--target", targets, "--runtime", "crt", "--executor", "aot",
-           "--executor-aot-interface-api", "c", "--executor-aot-unpacked-api", "1",
-           "--pass-config", "tir.disable_vectorize=1", "--output-format", "mlf",
-           "--output", f"{out}/builds/{build.name}/model.tar"]
-    if build.tuning_file:
-        cmd += ["--tuning-records", f"{inputs}/tree/published/octoml-v1.0/tuning/{build.tuning_file}"]
+def mlf_path(cfg: CompileConfig, out: str = "/artifacts") -> str:
+    return f"{out}/builds/{cfg.name}/model.tar"
+
+
+def compile_command(cfg: CompileConfig, inputs: str = "/inputs", out: str = "/artifacts") -> list[str]:
+    opts = dict(cfg.executor_options)
+    cmd = ["python3", SCRIPT_IN_IMAGE, "--model", f"{inputs}/tree/models/{cfg.model}",
+           "--target", cfg.target, "--out", mlf_path(cfg, out),
+           "--usmp", str(int(cfg.usmp)), "--opt-level", str(cfg.opt_level),
+           "--workspace-byte-alignment", str(opts["workspace-byte-alignment"]),
+           "--interface-api", str(opts["interface-api"]), "--unpacked-api", str(int(opts["unpacked-api"])),
+           "--disable-vectorize", str(int(cfg.disable_vectorize))]
+    if cfg.cmsis_nn:
+        cmd.append("--cmsis-nn")
+    if cfg.tuning:
+        cmd += ["--tuning", f"{inputs}/tree/{cfg.tuning}"]
     return cmd
 
 
-def compile_stage(build: Build, inputs: str, artifacts: str) -> StageSpec:
+def compile_stage(cfg: CompileConfig, inputs: str, artifacts: str) -> StageSpec:
     return StageSpec(
-        name="compile", image_target="tvm", command=compile_command(build),
+        name="compile", image_target="tvm", command=compile_command(cfg),
         mounts=[Mount(inputs, "/inputs", True), Mount(artifacts, "/artifacts", False)],
         network=False, timeout_s=1800,
     )

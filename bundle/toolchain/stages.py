@@ -1,4 +1,4 @@
-"""The five pipeline stages (compile, firmware, flash, run, report) as StageSpecs.
+"""The five containerized stages (compile, firmware, flash, run, report) as StageSpecs.
 
 One source for both the orchestrator and compose/compose.yaml (bundle.engine.compose renders
 the file from `pipeline_stages`, and a test checks the committed file matches).
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
 from bundle.toolchain.builds import BUILDS, Build
 from bundle.toolchain.compile import compile_stage
+from bundle.toolchain.config import CompileConfig, compile_configs
 from bundle.toolchain.firmware import firmware_stage
 from bundle.toolchain.flash import flash_stage
 
@@ -22,6 +23,16 @@ class StageContext:
     probe_device: str    # host USB device of the flashing probe
     build: Build = BUILDS[0]
     run_id: str = "latest"
+    compile: CompileConfig = compile_configs()[0]
+
+
+def code_rel() -> str:
+    """OctoML's code tree inside the fetch cache (bundle.fetch.gittree's layout)."""
+    from bundle.fetch.gittree import GitPin
+    from bundle.fetch.lock import load_lock
+
+    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
+    return f"git/{pin.commit}/{pin.upstream}".rstrip("/")
 
 
 PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
@@ -69,9 +80,9 @@ def report_stage(ctx: StageContext, mode: str = "accuracy") -> StageSpec:
 
 def pipeline_stages(ctx: StageContext) -> list[StageSpec]:
     return [
-        compile_stage(ctx.build, ctx.inputs, ctx.artifacts),
-        firmware_stage(ctx.build, ctx.inputs, ctx.artifacts),
-        flash_stage(ctx.build, ctx.artifacts, ctx.probe_device),
+        compile_stage(ctx.compile, ctx.inputs, ctx.artifacts),
+        firmware_stage(ctx.compile, ctx.inputs, ctx.artifacts, code_rel(), swap_model=True),
+        flash_stage(ctx.compile, ctx.artifacts, ctx.probe_device),
         run_stage(ctx),
         report_stage(ctx),
     ]

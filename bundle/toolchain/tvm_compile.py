@@ -1,0 +1,76 @@
+"""Compile one .tflite model to a Model Library Format archive (runs in the tvm image).
+
+Standalone on purpose: the tvm image has TVM at e3a6cb6a and Python 3.8, not the bundle, so
+this file is copied into the image alone and takes everything on its command line (see
+bundle/toolchain/compile.py, which builds that command from bundle/data/compile.yaml). It uses
+the TVM Python API of that era; the host tests only parse it (tests/unit/test_tvm_compile_api.py).
+
+    python3 tvm_compile.py --model M.tflite --target "c -keys=..." --out model.tar \
+        [--usmp 0|1] [--cmsis-nn] [--tuning records.tune] [--opt-level 3] [--workspace-byte-alignment 8]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True, help="the .tar Model Library Format archive to write")
+    p.add_argument("--usmp", type=int, choices=(0, 1), default=1, help="unified static memory planning")
+    p.add_argument("--cmsis-nn", action="store_true", help="offload supported operators to CMSIS-NN")
+    p.add_argument("--tuning", default=None, help="AutoTVM records to apply")
+    p.add_argument("--opt-level", type=int, default=3)
+    p.add_argument("--workspace-byte-alignment", type=int, default=8)
+    p.add_argument("--interface-api", default="c")
+    p.add_argument("--unpacked-api", type=int, choices=(0, 1), default=1)
+    p.add_argument("--disable-vectorize", type=int, choices=(0, 1), default=1)
+    return p.parse_args(argv)
+
+
+def load_tflite(path: str):
+    import tflite  # the tflite flatbuffer package pinned in the image (2.4.0)
+
+    with open(path, "rb") as fh:
+        buf = fh.read()
+    return tflite.Model.GetRootAsModel(buf, 0)
+
+
+def compile_model(args: argparse.Namespace) -> None:
+    import tvm
+    import tvm.autotvm
+    import tvm.micro
+    import tvm.relay
+    from tvm.relay.backend import Executor, Runtime
+
+    mod, params = tvm.relay.frontend.from_tflite(load_tflite(args.model))
+    target = tvm.target.Target(args.target)
+    targets = target
+    if args.cmsis_nn:
+        from tvm.relay.op.contrib import cmsisnn
+
+        mod = cmsisnn.partition_for_cmsisnn(mod, params)
+        # what tvmc's --target "cmsis-nn, c ..." builds: the external codegen's target first
+        targets = [tvm.target.Target("cmsis-nn"), target]
+    executor = Executor("aot", {"unpacked-api": bool(args.unpacked_api), "interface-api": args.interface_api,
+                                "workspace-byte-alignment": args.workspace_byte_alignment})
+    runtime = Runtime("crt")
+    config = {"tir.disable_vectorize": bool(args.disable_vectorize), "tir.usmp.enable": bool(args.usmp)}
+    records = tvm.autotvm.apply_history_best(args.tuning) if args.tuning else contextlib.nullcontext()
+    with records, tvm.transform.PassContext(opt_level=args.opt_level, config=config):
+        module = tvm.relay.build(mod, target=targets, executor=executor, runtime=runtime, params=params)
+    tvm.micro.export_model_library_format(module, args.out)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    compile_model(args)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
