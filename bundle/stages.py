@@ -120,52 +120,159 @@ def build_images(ctx: Context) -> dict:
 TOOLCHAIN = {
     "code": (None, ()),
     "compile": ("tvm", ()),
-    "firmware": ("zephyr", ("code", "compile")),
+    "codediff": (None, ("code", "compile")),
+    "firmware": ("zephyr", ("code",)),
     "flash": ("zephyr", ("firmware",)),
 }
 WHAT = {
-    "code": "OctoML's generated model code and Zephyr projects (closed/OctoML/code/) are not in the mirror",
     "compile": "the tvm image (TVM built from source at e3a6cb6a) cannot be built",
     "firmware": "the zephyr image (Zephyr v2.7.3 + modules, SDK 0.13.2, pinned CMSIS) cannot be built",
 }
 
 
-def toolchain_stage(ctx: Context, name: str, ran: set[str]) -> dict:
-    """code, compile, firmware, flash. The reason given is the root cause: the network first,
-    then a missing board, image or earlier stage."""
+def code_available(ctx: Context) -> bool:
+    """OctoML's code tree can be had without GitHub: already cached, or a mirror clone."""
+    from bundle.fetch.gittree import GitPin, GitTreeFetcher
+    from bundle.fetch.lock import load_lock
+
+    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
+    inputs = ctx.inputs or {}
+    cache, mirror = inputs.get("cache"), (inputs.get("details") or {}).get("mirror")
+    fetcher = GitTreeFetcher(Path(cache) if cache else Path("."), Path(mirror) if mirror else None, offline=True)
+    if cache and (fetcher.cached_root(pin) / pin.upstream / "MANIFEST.sha256").is_file():
+        return True
+    name = pin.repo.split("/")[-1]
+    return bool(mirror) and any((Path(mirror) / "git" / n).exists() for n in (name, f"{name}.git"))
+
+
+def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
+    """Why a build-chain stage cannot run here ("" when it can). The root cause comes first:
+    the network, then a missing board or probe runner, image or earlier stage."""
+    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.flash import RUNNERS
+
     image, inputs_from = TOOLCHAIN[name]
+    if name == "code" and ctx.upstream_block and not code_available(ctx):
+        return ("OctoML's generated code tree (closed/OctoML/code/) is neither cached nor cloned in the mirror "
+                f"(<mirror>/git/tiny_results_v1.0), and GitHub is not reachable ({ctx.upstream_block})")
     if name in WHAT and ctx.upstream_block:
-        raise StageUnavailable(f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})")
-    if name == "flash" and not ctx.port:
-        raise StageUnavailable("no board attached (pass PORT=/dev/ttyACM0 with a probe on USB); the software DUT needs no flashing")
+        return f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})"
+    if name == "flash":
+        if not ctx.port:
+            return "no board attached (pass PORT=/dev/ttyACM0 with a probe on USB); the software DUT needs no flashing"
+        board = next((c.zephyr_board for c in compile_configs() if c.system == ctx.system), None)
+        runner = RUNNERS.get(board)
+        if runner and runner.runner == "nrfjprog":
+            return ("the nRF5340-DK flashes with nrfjprog (J-Link), which is proprietary and not in the zephyr "
+                    "image; flash it from the host: west flash --runner nrfjprog --recover")
     if image and image not in ctx.images.get("built", {}):
         plan = ctx.images.get("plans", {}).get(image)
-        raise StageUnavailable(f"the {image} image is not available: {plan.reason if plan else 'images stage did not run'}")
+        return f"the {image} image is not available: {plan.reason if plan else 'images stage did not run'}"
     missing = [d for d in inputs_from if d not in ran]
     if missing:
-        raise StageUnavailable(f"needs the output of stage(s) {', '.join(missing)}, which did not run")
-    if name == "code":
-        raise StageUnavailable("OctoML's generated code tree (closed/OctoML/code/) is not pinned file by file "
-                               "in artifacts/lock.yaml yet, so there is no verified project to build")
-    return _run_toolchain(ctx, name)
+        return f"needs the output of stage(s) {', '.join(missing)}, which did not run"
+    return ""
 
 
-def _run_toolchain(ctx: Context, name: str) -> dict:
-    """Run one build-chain stage, in its image, for every build of the selected system."""
-    from bundle.builds import load_builds
+def toolchain_stage(ctx: Context, name: str, ran: set[str]) -> dict:
+    """code, compile, codediff, firmware, flash: run, or NOT_RUN with the root cause."""
+    reason = toolchain_blocker(ctx, name, ran)
+    if reason:
+        raise StageUnavailable(reason)
+    return _TOOLCHAIN_RUN[name](ctx, ran)
+
+
+def _toolchain_dir(ctx: Context) -> Path:
+    out = ctx.run_dir / "toolchain"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _fetch_code(ctx: Context, ran: set[str]) -> dict:
+    from bundle.errors import FetchError
+    from bundle.fetch.gittree import published_code
+
+    details = ctx.inputs.get("details") or {}
+    mirror = details.get("mirror")
+    try:
+        tree = published_code(Path(ctx.inputs["cache"]), Path(mirror) if mirror else None,
+                              offline=ctx.offline or bool(ctx.upstream_block))
+    except FetchError as err:
+        raise StageUnavailable(f"OctoML's code tree could not be fetched: {err.message}") from None
+    ctx.inputs["code"] = tree
+    return {"details": {"tree": str(tree), "manifest": str(tree / "MANIFEST.sha256")}}
+
+
+def _compile_all(ctx: Context, ran: set[str]) -> dict:
     from bundle.toolchain.compile import compile_stage
-    from bundle.toolchain.firmware import firmware_stage
-    from bundle.toolchain.flash import flash_stage
+    from bundle.toolchain.config import compile_configs
 
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
-    make = {"compile": lambda b: compile_stage(b, inputs, out),
-            "firmware": lambda b: firmware_stage(b, inputs, out),
-            "flash": lambda b: flash_stage(b, out, os.environ.get("PROBE_DEVICE", "/dev/bus/usb"))}[name]
-    builds = [b for b in load_builds() if b.system == ctx.system and not b.energy]
-    if name == "flash":  # one board, one firmware at a time: the first offline benchmark's
-        builds = [b for b in builds if b.benchmark == ctx.cfg.offline_benchmarks[0]]
-    results = [engine.run(make(b)) for b in builds]
-    return {"details": {"builds": [b.name for b in builds], "seconds": [round(r.duration_s, 1) for r in results]}}
+    done = {}
+    for cfg in compile_configs():
+        result = engine.run(compile_stage(cfg, inputs, out))
+        done[cfg.name] = round(result.duration_s, 1)
+    return {"details": {"mlf": done}}
+
+
+def _codediff_all(ctx: Context, ran: set[str]) -> dict:
+    """A row per build, appended to toolchain/codediff.jsonl as each one is compared."""
+    import json
+    import tempfile
+
+    from bundle.toolchain.codediff import compare_trees, extract_mlf
+    from bundle.toolchain.config import compile_configs
+
+    out = _toolchain_dir(ctx)
+    rows = []
+    for cfg in compile_configs():
+        with tempfile.TemporaryDirectory() as tmp:
+            regenerated = extract_mlf(ctx.run_dir / "builds" / cfg.name / "model.tar", Path(tmp) / "mlf")
+            row = compare_trees(cfg.name, ctx.inputs["code"] / cfg.code_path / "model", regenerated,
+                                out / "codediff" / f"{cfg.name}.diff", cfg.workspace_size)
+        with open(out / "codediff.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        ctx.notes.append(f"code diff {cfg.name}: {row['verdict']}" + (f" ({row['diff']})" if row["diff"] else ""))
+        rows.append(row)
+    return {"details": {r["build"]: r["verdict"] for r in rows}}
+
+
+def _firmware_all(ctx: Context, ran: set[str]) -> dict:
+    """Each build twice; the regenerated model is swapped in when the compile stage ran."""
+    import json
+
+    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.firmware import firmware_record, firmware_stage
+    from bundle.toolchain.stages import code_rel
+
+    engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), _toolchain_dir(ctx)
+    swap = "compile" in ran
+    details = {}
+    for cfg in compile_configs():
+        engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), swap_model=swap))
+        record = firmware_record(cfg, ctx.run_dir / "firmware" / cfg.name, swapped=swap)
+        (out / "firmware").mkdir(exist_ok=True)
+        (out / "firmware" / f"{cfg.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        details[cfg.name] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
+    return {"details": details}
+
+
+def _flash_one(ctx: Context, ran: set[str]) -> dict:
+    """One board, one firmware: the selected system's first offline benchmark."""
+    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.flash import flash_error, flash_stage
+
+    bench = ctx.cfg.offline_benchmarks[0]
+    cfg = next(c for c in compile_configs() if c.system == ctx.system and c.benchmark == bench)
+    result = _engine(ctx).run(flash_stage(cfg, str(ctx.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb")),
+                              check=False)
+    if not result.ok:
+        raise flash_error("\n".join(result.output_tail), result.exit_code)
+    return {"details": {"build": cfg.name, "seconds": round(result.duration_s, 1)}}
+
+
+_TOOLCHAIN_RUN = {"code": _fetch_code, "compile": _compile_all, "codediff": _codediff_all,
+                  "firmware": _firmware_all, "flash": _flash_one}
 
 
 # -- run ------------------------------------------------------------------------------

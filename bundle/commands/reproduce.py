@@ -1,6 +1,6 @@
 """`tinyrepro reproduce`: the main job. Plans the stages for this host and runs them.
 
-fetch ─▶ published-recompute ─▶ images ─▶ code/compile/firmware/flash ─▶ run ─▶ diff ─▶ report
+fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ run ─▶ diff ─▶ report
 """
 from __future__ import annotations
 
@@ -79,6 +79,6 @@ def _toolchain_stages(pipe: Pipeline, ctx) -> None:
     """Images and the build chain: run what this host can, say why the rest did not run."""
     stages.probe_upstreams(ctx)
     ctx.images = pipe.stage("images", lambda: stages.build_images(ctx)) or {}
-    for name in ("code", "compile", "firmware", "flash"):
+    for name in stages.TOOLCHAIN:
         ran = {r.stage for r in pipe.records if r.status == "RAN"}
         pipe.stage(name, lambda name=name, ran=ran: stages.toolchain_stage(ctx, name, ran))
