@@ -6,6 +6,7 @@ the file from `pipeline_stages`, and a test checks the committed file matches).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
 from bundle.toolchain.builds import BUILDS, Build
@@ -26,6 +27,7 @@ class StageContext:
     compile: CompileConfig = compile_configs()[0]
 
 
+@cache
 def code_rel() -> str:
     """OctoML's code tree inside the fetch cache (bundle.fetch.gittree's layout)."""
     from bundle.fetch.gittree import GitPin

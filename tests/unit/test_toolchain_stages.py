@@ -1,0 +1,130 @@
+"""The build-chain stages of `reproduce` (bundle/stages.py): root-cause reasons when they cannot
+run, and, with an engine injected in place of Docker, what they write as results arrive."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bundle import stages
+from bundle.config import load_reproduce_config
+from bundle.engine.base import StageResult, StageSpec
+from bundle.errors import StageUnavailable
+from bundle.toolchain.config import compile_configs
+from bundle.toolchain.stages import code_rel
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "firmware"
+HEADER = "#define TVMGEN_DEFAULT_WORKSPACE_SIZE {}\n"
+
+
+def _ctx(tmp_path: Path, engine=None, **kw) -> stages.Context:
+    base = dict(cfg=load_reproduce_config(None), run_dir=tmp_path / "run", port=None, engine="docker",
+                base_image=None, limit=None, backends=[], system="microtvm_native/NUCLEO_L4R5ZI",
+                inputs={"cache": tmp_path / "cache", "details": {"mirror": None}},
+                images={"built": {"tvm": 1, "zephyr": 1, "runner": 1}, "plans": {}}, engine_obj=engine)
+    base.update(kw)
+    (tmp_path / "run").mkdir(exist_ok=True)
+    return stages.Context(**base)
+
+
+class FakeEngine:
+    """Runs a StageSpec by producing what the real image would leave in /artifacts."""
+
+    def __init__(self, artifacts: Path, differ: str = ""):
+        self.artifacts, self.differ, self.specs = artifacts, differ, []
+
+    def _host(self, path: str) -> Path:
+        return self.artifacts / Path(path).relative_to("/artifacts")
+
+    def run(self, spec: StageSpec, on_line=None, check=True) -> StageResult:
+        self.specs.append(spec)
+        cmd = spec.command
+        if spec.name == "compile":
+            out = self._host(cmd[cmd.index("--out") + 1])
+            name = out.parent.name
+            size = next(c.workspace_size for c in compile_configs() if c.name == name)
+            size += 512 if name == self.differ else 0
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(out, "w") as tar:
+                data = HEADER.format(size).encode()
+                info = tarfile.TarInfo("codegen/host/include/tvmgen_default.h")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        elif spec.name == "firmware":
+            work = self._host(cmd[cmd.index("--work") + 1])
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "firmware.json").write_text(json.dumps({
+                "sha256": {"zephyr/zephyr.elf": "e" * 64, "zephyr/zephyr.hex": "h" * 64}, "reproducible": True,
+                "versions": {"gcc": "arm-zephyr-eabi-gcc (Zephyr SDK 0.13.2) 10.3.0"}}))
+            shutil.copy(CORPUS / "nucleo_l4r5zi-build.log", work / "build.log")
+        return StageResult(spec.name, 0, 0.1, "fake")
+
+
+def _code_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "cache" / code_rel()
+    for cfg in compile_configs():
+        header = root / cfg.code_path / "model" / "codegen" / "host" / "include" / "tvmgen_default.h"
+        header.parent.mkdir(parents=True, exist_ok=True)
+        header.write_text(HEADER.format(cfg.workspace_size))
+    return root
+
+
+def test_offline_without_a_code_source_names_the_root_cause(tmp_path):
+    ctx = _ctx(tmp_path, upstream_block="offline run (--offline): GitHub sources are not fetched", offline=True)
+    with pytest.raises(StageUnavailable) as err:
+        stages.toolchain_stage(ctx, "code", set())
+    assert "neither cached nor cloned" in err.value.message and "--offline" in err.value.message
+    with pytest.raises(StageUnavailable) as err:
+        stages.toolchain_stage(ctx, "compile", set())
+    assert "tvm image" in err.value.message and "GitHub" in err.value.message
+
+
+def test_a_mirror_clone_without_the_pinned_commit_is_not_run_with_the_git_error(tmp_path):
+    repo = tmp_path / "mirror" / "git" / "tiny_results_v1.0"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    ctx = _ctx(tmp_path, offline=True, upstream_block="offline",
+               inputs={"cache": tmp_path / "cache", "details": {"mirror": str(tmp_path / "mirror")}})
+    with pytest.raises(StageUnavailable) as err:
+        stages.toolchain_stage(ctx, "code", set())
+    assert "could not be fetched" in err.value.message
+    assert not (tmp_path / "cache" / "git" / "c7761cf84076d601c4a0ed2ecc51e77d40696ed2").exists()
+
+
+def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
+    engine = FakeEngine(tmp_path / "run", differ="microtvm_cmsis_nn-nrf5340dk-ic")
+    ctx = _ctx(tmp_path, engine=engine)
+    ctx.inputs["code"] = _code_tree(tmp_path)
+    stages.toolchain_stage(ctx, "compile", {"code"})
+    assert len([s for s in engine.specs if s.name == "compile"]) == 12
+    details = stages.toolchain_stage(ctx, "codediff", {"code", "compile"})["details"]
+    assert details["microtvm_cmsis_nn-nrf5340dk-ic"] == "different"
+    assert sum(v == "byte-identical" for v in details.values()) == 11
+    rows = [json.loads(line) for line in (tmp_path / "run" / "toolchain" / "codediff.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and Path(rows[9]["diff"]).is_file()
+    stages.toolchain_stage(ctx, "firmware", {"code", "compile"})
+    fw = [s for s in engine.specs if s.name == "firmware"]
+    assert len(fw) == 12 and all("--mlf" in s.command for s in fw)  # compile ran: regenerated model swapped in
+    record = json.loads((tmp_path / "run" / "toolchain" / "firmware" / "microtvm_native-nucleo_l4r5zi-kws.json").read_text())
+    assert record["model"] == "regenerated" and record["memory"]["flash_used"] == 195088 and record["reproducible"]
+
+
+def test_firmware_builds_the_published_model_when_compile_did_not_run(tmp_path):
+    engine = FakeEngine(tmp_path / "run")
+    ctx = _ctx(tmp_path, engine=engine)
+    stages.toolchain_stage(ctx, "firmware", {"code"})
+    assert not any("--mlf" in s.command for s in engine.specs)
+
+
+def test_flash_needs_a_board_and_the_firmware(tmp_path):
+    ctx = _ctx(tmp_path)
+    with pytest.raises(StageUnavailable, match="no board attached"):
+        stages.toolchain_stage(ctx, "flash", {"firmware"})
+    ctx.port = "/dev/ttyACM0"
+    with pytest.raises(StageUnavailable, match="firmware"):
+        stages.toolchain_stage(ctx, "flash", set())
