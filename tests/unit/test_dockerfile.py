@@ -94,3 +94,15 @@ def test_dockerfile_pin_defaults_agree_with_the_lock():
             assert all(d.startswith("UNSET") for d in defaults), key
         else:
             assert defaults == {value}, (key, defaults, value)
+
+
+def test_toolchain_scripts_are_copied_where_the_stages_run_them():
+    """The compile and firmware stages run standalone scripts from the bundle; each image must
+    COPY the script to the path its StageSpec command names."""
+    from bundle.toolchain import compile as compile_mod, firmware as firmware_mod
+
+    for target, script, dest in (("tvm", "bundle/toolchain/tvm_compile.py", compile_mod.SCRIPT_IN_IMAGE),
+                                 ("zephyr", "bundle/toolchain/zephyr_build.py", firmware_mod.SCRIPT_IN_IMAGE)):
+        copies = [i.args.split() for i in DF.stage(target).instructions if i.keyword == "COPY"]
+        assert [script, dest] in copies, (target, copies)
+        assert (REPO / script).is_file()

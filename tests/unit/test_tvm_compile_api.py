@@ -110,3 +110,9 @@ def test_script_does_not_import_tvm_at_module_level():
     top = [n for n in _tree().body if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert all("tvm" not in (getattr(n, "module", None) or "") and
                all("tvm" not in a.name for a in n.names) for n in top)
+
+
+def test_image_scripts_parse_as_python_3_8():
+    """Both images are Python 3.8 (the 2022 toolchains): the scripts they run must parse there."""
+    for name in ("tvm_compile.py", "zephyr_build.py"):
+        ast.parse((SCRIPT.parent / name).read_text(), feature_version=(3, 8))
