@@ -93,7 +93,7 @@ def test_stages_say_what_ran_and_why_not(report):
     assert stages["fetch"]["status"] == "RAN"
     assert stages["run"]["status"] == "RAN"
     assert stages["images"]["status"] == "NOT_RUN" and "local" in stages["images"]["reason"]
-    for name in ("code", "compile", "firmware", "flash"):
+    for name in ("code", "compile", "codediff", "firmware", "flash"):
         assert stages[name]["status"] in ("NOT_RUN", "FAILED") and stages[name]["reason"]
     assert "no board" in stages["flash"]["reason"]
 
