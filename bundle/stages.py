@@ -37,6 +37,7 @@ class Context:
     system: str = ""           # the build on the board (its N/W and build-chain stages)
     system_given: bool = False # --system: a board run is diffed against that system only
     engine_obj: object = None
+    energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -248,12 +249,14 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), _toolchain_dir(ctx)
     swap = "compile" in ran
     details = {}
-    for cfg in compile_configs():
-        engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), swap_model=swap))
-        record = firmware_record(cfg, ctx.run_dir / "firmware" / cfg.name, swapped=swap)
-        (out / "firmware").mkdir(exist_ok=True)
-        (out / "firmware" / f"{cfg.name}.json").write_text(json.dumps(record, indent=2) + "\n")
-        details[cfg.name] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
+    (out / "firmware").mkdir(exist_ok=True)
+    for energy in (False, True) if ctx.energy_firmware else (False,):
+        for cfg in compile_configs():
+            engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap))
+            work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
+            record = firmware_record(cfg, work, energy=energy, swapped=swap)
+            (out / "firmware" / f"{record['build']}.json").write_text(json.dumps(record, indent=2) + "\n")
+            details[record["build"]] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
     return {"details": details}
 
 

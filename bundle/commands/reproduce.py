@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="accuracy runs: only the first N stimuli (quick look)")
     p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
+    p.add_argument("--energy-firmware", action="store_true",
+                   help="firmware stage: also build the energy-mode firmware (-DENERGY_MODE=1)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +46,8 @@ def run(args) -> int:
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends.split(",") if args.backends else list(cfg.sim.backends),
-                         system=args.system or cfg.sim.performance_system, system_given=bool(args.system))
+                         system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
+                         energy_firmware=getattr(args, "energy_firmware", False))
     interrupted = False
     try:
         _stages(pipe, ctx, args)

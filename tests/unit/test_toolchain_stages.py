@@ -128,3 +128,14 @@ def test_flash_needs_a_board_and_the_firmware(tmp_path):
     ctx.port = "/dev/ttyACM0"
     with pytest.raises(StageUnavailable, match="firmware"):
         stages.toolchain_stage(ctx, "flash", set())
+
+
+def test_energy_firmware_on_request(tmp_path):
+    engine = FakeEngine(tmp_path / "run")
+    ctx = _ctx(tmp_path, engine=engine, energy_firmware=True)
+    details = stages.toolchain_stage(ctx, "firmware", {"code"})["details"]
+    assert len(details) == 24 and "microtvm_cmsis_nn-nrf5340dk-ad-energy" in details
+    energy = [s for s in engine.specs if "--energy" in s.command]
+    assert len(energy) == 12 and all(s.command[s.command.index("--work") + 1].endswith("-energy") for s in energy)
+    record = json.loads((tmp_path / "run" / "toolchain" / "firmware" / "microtvm_native-nucleo_l4r5zi-kws-energy.json").read_text())
+    assert record["energy"] is True
