@@ -39,10 +39,11 @@ def hwc_bytes(row: np.ndarray) -> bytes:
 
 
 class _NumpyOnly(pickle.Unpickler):
-    """The batch pickle holds only numpy arrays, lists and bytes: refuse anything else."""
+    """The batch pickle holds only numpy arrays, lists and bytes: refuse anything else
+    (_codecs.encode is how a Python 3 pickler writes bytes at protocol 2)."""
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

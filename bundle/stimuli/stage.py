@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundle.errors import ConfigError, FetchError, NetworkUnavailable, ReproError
+from bundle.errors import ConfigError, FetchError, NetworkUnavailable, ParseError, ReproError
 from bundle.fetch.fetcher import _progress
 from bundle.fsutil import atomic_output
 from bundle.stimuli.sources import SETS, labels_rows
@@ -124,10 +124,13 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
             why = "offline" if fetcher.offline else "download failed"
-            result.reason = f"{why}: {err.message}"
+            result.reason = f"{why}: {err.message}" + (f" ({err.hint})" if err.hint else "")
             return result
         _check_disk(folder, (len(names) - len(keep)) * spec.file_size)
-        result.written = _produce(spec, src, folder, rows, keep, fetcher.progress)
+        try:
+            result.written = _produce(spec, src, folder, rows, keep, fetcher.progress)
+        except ParseError as err:  # name the archive by its lock entry, not its cache digest
+            raise ParseError(f"{name} from {archive.path} ({src}): {err.message}", hint=err.hint) from None
     result.kept = len(keep)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(labels_path, folder / "y_labels.csv")

@@ -14,6 +14,7 @@ versions from its requirements.txt, librosa==0.6.0):
   so the pad mode is passed explicitly), Slaney mel scale and norm (librosa's defaults).
 - Log: 20 / power * log10(mel + sys.float_info.epsilon), i.e. 10*log10 for power 2.
 - Frames 50..249 (`log_mel_spectrogram[:, 50:250]`): 200 frames of a 313-frame 10 s clip.
+  None of them reaches the padded clip edges, so the pad mode does not change the kept frames.
 - Layout: transposed to (200 frames, 128 mels), float32, written with numpy's tofile (x86 and
   ARM hosts: little-endian), so the file is 200 consecutive 512-byte frames. EnergyRunner sends
   it in 2560-byte windows (5 frames = the model's 640 inputs) at a 512-byte (1-frame) stride,
