@@ -20,12 +20,13 @@ class StimulusSet:
     archive: str        # id under archives: in the lock
     module: str         # bundle.stimuli.<module> holds the preparation rule
     file_size: int      # bytes of every prepared file
+    needs: tuple[str, ...] = ()  # Python packages (import names) its rule uses
 
 
 SETS: dict[str, StimulusSet] = {s.name: s for s in (
     StimulusSet("ic01", "ic", "cifar-10-python", "cifar", 32 * 32 * 3),
-    StimulusSet("vww01", "vww", "vw_coco2014_96", "vww", 96 * 96 * 3),
-    StimulusSet("ad01", "ad", "dev_data_ToyCar", "toyadmos", 200 * 128 * 4),
+    StimulusSet("vww01", "vww", "vw_coco2014_96", "vww", 96 * 96 * 3, ("PIL",)),
+    StimulusSet("ad01", "ad", "dev_data_ToyCar", "toyadmos", 200 * 128 * 4, ("soundfile", "librosa")),
 )}
 
 

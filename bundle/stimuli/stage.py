@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 import time
@@ -120,6 +121,11 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
                              + (f" ({archive.url})" if archive else "") + "; nothing unverified is downloaded")
             return result
         result.archive = archive.url
+        missing = [m for m in spec.needs if importlib.util.find_spec(m) is None]
+        if missing:
+            result.reason = (f"missing Python package(s) {', '.join(missing)} for the {name} rule: "
+                             f"run `make venv` (requirements.lock) or pip install '.[stimuli]'")
+            return result
         try:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
