@@ -4,7 +4,7 @@ Schema (version 1), validated on load:
   sources: {id: {repo, commit, url}}        url is a template: {repo} {commit} {upstream}
   toolchain: {...}                          pins the container images build from
   files: [{path, source, upstream, size, sha256}]
-  archives: {id: {url, size, sha256, what}}  optional: source datasets fetched whole (stimuli);
+  archives: {id: {url, size, sha256, what}}  optional: source datasets fetched whole (stimuli), http(s);
                                             sha256 may be UNSET: then the archive is never fetched
 """
 from __future__ import annotations
@@ -122,8 +122,8 @@ def _archive(path: Path, aid: str, raw) -> Archive:
     if not isinstance(raw, dict) or not {"url", "size", "sha256"} <= raw.keys():
         raise _fail(path, f"archive {aid!r} needs url, size and sha256")
     url, size, sha = str(raw["url"]), raw["size"], str(raw["sha256"])
-    if not url.startswith("https://"):
-        raise _fail(path, f"archive {aid!r}: url must be https://, got {url!r}")
+    if not url.startswith(("https://", "http://")):  # integrity comes from the SHA-256, not the transport
+        raise _fail(path, f"archive {aid!r}: url must be http(s)://, got {url!r}")
     if sha != UNSET and not _SHA.match(sha):
         raise _fail(path, f"archive {aid!r}: sha256 must be 64 lowercase hex digits or {UNSET}, got {sha!r}")
     if sha == UNSET and size == UNSET:
