@@ -109,7 +109,10 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     spec = SETS[name]
     start = time.monotonic()
     folder = Path(out or default_out_dir(fetcher.cache_dir)) / name
-    labels_path = fetcher.fetch(f"datasets/{name}/y_labels.csv")
+    try:
+        labels_path = fetcher.fetch(f"datasets/{name}/y_labels.csv")
+    except NetworkUnavailable as err:
+        return SetResult(name, NOT_RUN, reason=_unavailable(fetcher, err), dir=folder)
     rows = labels_rows(labels_path)
     names = [n for n, _ in rows]
     result = SetResult(name, NOT_RUN, dir=folder, files=len(names), bytes=len(names) * spec.file_size)
@@ -129,8 +132,7 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
         try:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
-            why = "offline" if fetcher.offline else "download failed"
-            result.reason = f"{why}: {err.message}" + (f" ({err.hint})" if err.hint else "")
+            result.reason = _unavailable(fetcher, err)
             return result
         _check_disk(folder, (len(names) - len(keep)) * spec.file_size)
         try:
@@ -144,6 +146,11 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)
     return result
+
+
+def _unavailable(fetcher, err: NetworkUnavailable) -> str:
+    why = "offline" if fetcher.offline else "download failed"
+    return f"{why}: {err.message}" + (f" ({err.hint})" if err.hint else "")
 
 
 def _produce(spec, archive: Path, folder: Path, rows: list[tuple[str, int]], keep: dict[str, str],

@@ -248,3 +248,10 @@ def test_prepare_all_records_a_failed_set_and_goes_on(tmp_path):
     f = _setup(tmp_path, "ic01", ONE["ic01"], bad)
     results = prepare_all(["ic01", "ic01"], f, tmp_path / "out")
     assert [r.status for r in results] == [FAILED, FAILED] and "hint:" in results[0].reason
+
+
+def test_labels_not_reachable_offline_is_not_run(tmp_path):
+    f = _setup(tmp_path, "vww01", "000000000001.bin,2,1\n", None)
+    (tmp_path / "mirror" / "datasets" / "vww01" / "y_labels.csv").unlink()
+    r = prepare("vww01", f, tmp_path / "out")
+    assert r.status == NOT_RUN and r.reason.startswith("offline:") and "y_labels.csv" in r.reason
