@@ -251,7 +251,7 @@ def test_prepare_all_records_a_failed_set_and_goes_on(tmp_path):
 
 
 def test_labels_not_reachable_offline_is_not_run(tmp_path):
-    f = _setup(tmp_path, "vww01", "000000000001.bin,2,1\n", None)
+    f = _setup(tmp_path, "vww01", "000000000001.bin,2,1\n", None, pinned=b"x")
     (tmp_path / "mirror" / "datasets" / "vww01" / "y_labels.csv").unlink()
     r = prepare("vww01", f, tmp_path / "out")
     assert r.status == NOT_RUN and r.reason.startswith("offline:") and "y_labels.csv" in r.reason
