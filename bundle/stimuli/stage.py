@@ -119,22 +119,17 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     keep = _kept(folder, names, spec.file_size) if folder.is_dir() else {}
     if len(keep) < len(names):
         archive = fetcher.lock.archives.get(spec.archive)
-        if archive is None or not archive.pinned:
-            result.reason = (f"pin UNSET: archives.{spec.archive} in {fetcher.lock.path} has no SHA-256"
-                             + (f" ({archive.url})" if archive else "") + "; nothing unverified is downloaded")
+        result.reason = _blocker(spec, fetcher, archive)
+        if result.reason:
             return result
         result.archive = archive.url
-        missing = [m for m in spec.needs if importlib.util.find_spec(m) is None]
-        if missing:
-            result.reason = (f"missing Python package(s) {', '.join(missing)} for the {name} rule: "
-                             f"run `make venv` (requirements.lock) or pip install '.[stimuli]'")
-            return result
+        cached = (Path(fetcher.cache_dir) / "sha256" / archive.sha256).is_file()
+        _check_disk(folder, (len(names) - len(keep)) * spec.file_size + (0 if cached else archive.size))
         try:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
             result.reason = _unavailable(fetcher, err)
             return result
-        _check_disk(folder, (len(names) - len(keep)) * spec.file_size)
         try:
             result.written = _produce(spec, src, folder, rows, keep, fetcher.progress)
         except ParseError as err:  # name the archive by its lock entry, not its cache digest
@@ -146,6 +141,18 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)
     return result
+
+
+def _blocker(spec, fetcher, archive) -> str:
+    """Why this set cannot be made on this host before any download, or ''."""
+    if archive is None or not archive.pinned:
+        return (f"pin UNSET: archives.{spec.archive} in {fetcher.lock.path} has no SHA-256"
+                + (f" ({archive.url})" if archive else "") + "; nothing unverified is downloaded")
+    missing = [m for m in spec.needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"missing Python package(s) {', '.join(missing)} for the {spec.name} rule: "
+                f"run `make venv` (requirements.lock) or pip install '.[stimuli]'")
+    return ""
 
 
 def _unavailable(fetcher, err: NetworkUnavailable) -> str:
