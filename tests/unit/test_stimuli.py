@@ -147,7 +147,8 @@ def _toycar() -> tuple[bytes, dict[str, np.ndarray]]:
     clips = {"normal_id_01_00000003": tone(1000.0, seed=1), "anomaly_id_02_00000010": tone(3000.0, seed=2),
              "normal_id_01_00000004": tone(500.0, seed=3)}
     members = {f"ToyCar/test/{k}.wav": wav_int16(v) for k, v in clips.items()}
-    members["ToyCar/train/normal_id_01_00000000.wav"] = wav_int16(tone(200.0, seed=4))
+    # train/ reuses test/'s clip names: only test/ clips are ad01 stimuli
+    members["ToyCar/train/normal_id_01_00000003.wav"] = wav_int16(tone(200.0, seed=4))
     return zip_archive(members), clips
 
 
@@ -255,3 +256,16 @@ def test_labels_not_reachable_offline_is_not_run(tmp_path):
     (tmp_path / "mirror" / "datasets" / "vww01" / "y_labels.csv").unlink()
     r = prepare("vww01", f, tmp_path / "out")
     assert r.status == NOT_RUN and r.reason.startswith("offline:") and "y_labels.csv" in r.reason
+
+
+def test_missing_rule_package_is_not_run_reason(tmp_path):
+    from dataclasses import replace
+
+    from bundle.stimuli.sources import SETS
+    from bundle.stimuli.stage import _blocker
+
+    f = _setup(tmp_path, "ic01", "img0_s_000000.bin,10,0\n", cifar_archive(_cifar_images(1)))
+    spec = replace(SETS["ic01"], needs=("no_such_package_for_tinyrepro",))
+    reason = _blocker(spec, f, f.lock.archives["cifar-10-python"])
+    assert "no_such_package_for_tinyrepro" in reason and "make venv" in reason
+    assert _blocker(SETS["ic01"], f, f.lock.archives["cifar-10-python"]) == ""
