@@ -269,3 +269,22 @@ def test_missing_rule_package_is_not_run_reason(tmp_path):
     reason = _blocker(spec, f, f.lock.archives["cifar-10-python"])
     assert "no_such_package_for_tinyrepro" in reason and "make venv" in reason
     assert _blocker(SETS["ic01"], f, f.lock.archives["cifar-10-python"]) == ""
+
+
+def test_cli_reports_each_set_and_exits_4_on_a_bad_archive(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    good = _setup(tmp_path / "g", "ic01", "img0_s_000000.bin,10,0\n", cifar_archive(_cifar_images(1)))
+    cmd = [sys.executable, "-m", "bundle", "stimuli", "--set", "ic01", "--offline", "--out", str(tmp_path / "out"),
+           "--mirror", str(good.mirror), "--cache", str(tmp_path / "cache")]
+    env = {**os.environ, "TINYREPRO_LOCK": str(good.lock.path)}
+    ok = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and "READY    ic01: 1 files" in ok.stdout and "SHA256SUMS" in ok.stdout
+    bad = _setup(tmp_path / "b", "ic01", ONE["ic01"], (CORPUS / "member-ic01-not-a-pickle.tar.gz").read_bytes())
+    cmd[cmd.index("--mirror") + 1] = str(bad.mirror)
+    cmd[cmd.index("--out") + 1] = str(tmp_path / "out2")
+    failed = subprocess.run(cmd, capture_output=True, text=True, env={**env, "TINYREPRO_LOCK": str(bad.lock.path)},
+                            timeout=120)
+    assert failed.returncode == 4 and "FAILED   ic01" in failed.stdout and "hint:" in failed.stdout
