@@ -36,6 +36,15 @@ def default_out_dir(cache_dir: Path) -> Path:
     return Path(env) if env else Path(cache_dir) / "stimuli"
 
 
+def prepared_dir(cache_dir: Path, name: str) -> Path | None:
+    """The default folder of set `name` if a preparation completed there (its SHA256SUMS is
+    written last), else None."""
+    if name not in SETS:
+        return None
+    folder = default_out_dir(cache_dir) / name
+    return folder if (folder / MANIFEST).is_file() else None
+
+
 @dataclass
 class SetResult:
     set: str
