@@ -71,7 +71,7 @@ images: $(STAMP) deps ## build the images this host can build (pinned base, else
 	@base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)) && $(PY) -m bundle images build --base-image "$$base"
 
 lock: ## regenerate requirements.lock from a fresh resolve (needs PyPI)
-	$(PYTHON) -m venv /tmp/tinyrepro-lock && /tmp/tinyrepro-lock/bin/pip install -q '.[models,test]' \
+	$(PYTHON) -m venv /tmp/tinyrepro-lock && /tmp/tinyrepro-lock/bin/pip install -q '.[models,test,stimuli]' \
 	  && /tmp/tinyrepro-lock/bin/pip freeze --exclude tinyrepro > requirements.lock
 
 clean: ## remove run outputs (keeps the venv and the download cache)

@@ -39,6 +39,8 @@ class Context:
     engine_obj: object = None
     energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
     notes: list[str] = field(default_factory=list)
+    stimuli: dict[str, Path] = field(default_factory=dict)        # benchmark -> prepared set folder
+    stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has none
 
     @property
     def dut_kind(self) -> str:
@@ -278,6 +280,36 @@ _TOOLCHAIN_RUN = {"code": _fetch_code, "compile": _compile_all, "codediff": _cod
                   "firmware": _firmware_all, "flash": _flash_one}
 
 
+# -- stimuli --------------------------------------------------------------------------
+def stimuli_sets(ctx: Context) -> list[str]:
+    """The derived stimulus sets (ic01, vww01, ad01) of benchmarks not pinned as files."""
+    from bundle.stimuli import SETS
+
+    return [name for name, s in SETS.items() if s.benchmark not in ctx.cfg.offline_benchmarks]
+
+
+def stimuli_stage(ctx: Context, fetcher, name: str) -> dict:
+    """Prepare one set (or find it prepared); NOT_RUN with the reason when its source archive
+    cannot be had here (offline, download failed, pin UNSET). The run stage then includes its
+    benchmark; a set that fails (wrong archive, corrupt member) is FAILED and the others go on."""
+    from bundle.stimuli import SETS, prepare
+
+    benchmark = SETS[name].benchmark
+    try:
+        result = prepare(name, fetcher)
+    except ReproError as err:
+        ctx.stimuli_reasons[benchmark] = f"stimuli: {name} preparation failed: {err.message}"
+        raise
+    if result.status != "READY":
+        base = ctx.cfg.missing_stimuli_reason.get(benchmark, f"stimuli not available: {name}")
+        ctx.stimuli_reasons[benchmark] = f"{base} (tinyrepro stimuli: {result.reason})"
+        raise StageUnavailable(f"{name}: {result.reason}")
+    ctx.stimuli[benchmark] = result.dir
+    ctx.notes.append(f"stimuli {name}: {result.files} files in {result.dir}, manifest {result.manifest} "
+                     f"(sha256 {result.manifest_sha256})")
+    return {"details": result.summary()}
+
+
 # -- run ------------------------------------------------------------------------------
 def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
     from bundle.builds import iterations
@@ -295,9 +327,11 @@ def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, labe
     build = next(b for b in load_builds() if b.system == system and b.benchmark == benchmark and not b.energy)
     sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=port,
                         probe_device="", build=build)
+    prepared = ctx.stimuli.get(benchmark)
     return run_stage(sctx, benchmark, mode, n=n, w=w, out=f"/artifacts/{out.relative_to(ctx.run_dir)}",
                      limit=ctx.limit if mode == "accuracy" else None, baud=ctx.cfg.sim.baud,
-                     name=f"run:{label}:{benchmark}:{mode}", sim=sim)
+                     name=f"run:{label}:{benchmark}:{mode}", sim=sim,
+                     stimuli=str(prepared) if prepared else None)
 
 
 def _sim_pacing(ctx: Context, mode: str) -> dict:
@@ -337,6 +371,12 @@ def _duts(ctx: Context) -> list[tuple[str, str | None]]:
     return [(f"sim-{b}", b) for b in ctx.backends]
 
 
+def runnable_benchmarks(ctx: Context) -> list[str]:
+    """Pinned-stimuli benchmarks, then those whose derived stimuli were prepared."""
+    return list(ctx.cfg.offline_benchmarks) + [b for b in BENCHMARKS
+                                               if b in ctx.stimuli and b not in ctx.cfg.offline_benchmarks]
+
+
 def run_benchmarks(ctx: Context) -> list[dict]:
     """Run every offline benchmark and mode on the board, or on each software-DUT backend.
     One run failing (a backend that cannot start, a DUT fault) is recorded and the others go on."""
@@ -347,7 +387,7 @@ def run_benchmarks(ctx: Context) -> list[dict]:
         engine = get_engine("local")
     done = []
     for label, backend in _duts(ctx):
-        for benchmark in ctx.cfg.offline_benchmarks:
+        for benchmark in runnable_benchmarks(ctx):
             for mode in ctx.cfg.modes:
                 out = ctx.run_dir / "runs" / label / benchmark / mode
                 try:
@@ -411,8 +451,9 @@ def not_run_rows(ctx: Context) -> list[dict]:
         for benchmark in BENCHMARKS:
             for mode in ("accuracy", "performance", "energy"):
                 reason = None
-                if benchmark not in ctx.cfg.offline_benchmarks:
-                    reason = ctx.cfg.missing_stimuli_reason.get(benchmark, "stimuli not available")
+                if benchmark not in ctx.cfg.offline_benchmarks and benchmark not in ctx.stimuli:
+                    reason = ctx.stimuli_reasons.get(benchmark) or \
+                        ctx.cfg.missing_stimuli_reason.get(benchmark, "stimuli not available")
                 elif mode == "energy":
                     reason = ("energy mode needs an EMON (LPM01A) and an IO manager wired to the board; "
                               "the runner drives performance and accuracy over a direct DUT link only")

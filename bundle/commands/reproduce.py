@@ -1,6 +1,6 @@
 """`tinyrepro reproduce`: the main job. Plans the stages for this host and runs them.
 
-fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ run ─▶ diff ─▶ report
+fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ stimuli ─▶ run ─▶ diff ─▶ report
 """
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ def _stages(pipe: Pipeline, ctx, args) -> None:
     ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
                            requires=["fetch"]) or []
     _toolchain_stages(pipe, ctx)
+    _stimuli_stages(pipe, ctx, args)
     ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
     ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
     ctx.rows += stages.not_run_rows(ctx)
@@ -85,3 +86,14 @@ def _toolchain_stages(pipe: Pipeline, ctx) -> None:
     for name in stages.TOOLCHAIN:
         ran = {r.stage for r in pipe.records if r.status == "RAN"}
         pipe.stage(name, lambda name=name, ran=ran: stages.toolchain_stage(ctx, name, ran))
+
+
+def _stimuli_stages(pipe: Pipeline, ctx, args) -> None:
+    """One stage per derived stimulus set (ic01, vww01, ad01): prepared ones join the run."""
+    if not pipe.ran("fetch"):
+        for name in stages.stimuli_sets(ctx):
+            pipe.skip(f"stimuli:{name}", "needs stage(s) fetch, which did not run")
+        return
+    fetcher = fetcher_from_args(args)
+    for name in stages.stimuli_sets(ctx):
+        pipe.stage(f"stimuli:{name}", lambda name=name: stages.stimuli_stage(ctx, fetcher, name))

@@ -35,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run resumes)")
     p.add_argument("--stimuli", type=Path,
                    help="folder named after the dataset (kws01, ic01, ...) with y_labels.csv and the .bin "
-                        "stimuli (default: the pinned datasets/<dataset>/ through the fetch layer)")
+                        "stimuli (default: a set made by `tinyrepro stimuli` in <cache>/stimuli/<dataset>, "
+                        "else the pinned datasets/<dataset>/ through the fetch layer)")
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
     p.add_argument("--cache", type=Path, help="download cache (default artifacts/cache)")
     p.add_argument("--port", help="serial port URL (board; or an already running `tinyrepro sim`)")
@@ -94,10 +95,12 @@ def write_run_info(out: Path, info: dict) -> Path:
 def run(args) -> int:
     from bundle.fetch.fetcher import Fetcher
     from bundle.runner.session import plan_stimuli, run_benchmark
+    from bundle.stimuli.stage import prepared_dir
 
     label = dut_label(args)
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
-    stimuli = args.stimuli or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
+    stimuli = args.stimuli or prepared_dir(fetcher.cache_dir, DATASET[args.benchmark]) \
+        or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
     n, w = iteration_counts(args)
     count = len(plan_stimuli(stimuli, args.benchmark, args.mode, args.limit))
     # written first, so an interrupted run folder still says what it was run against

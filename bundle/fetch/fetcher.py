@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bundle.errors import ChecksumMismatch, FetchError, NetworkUnavailable
-from bundle.fetch.lock import Lock, LockedFile, load_lock
+from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
+from bundle.fetch.lock import Archive, Lock, LockedFile, load_lock
 
 MIRROR_ENV = "TINYREPRO_MIRROR"
 CHUNK = 1 << 16
+BAR_ABOVE = 8 << 20  # downloads bigger than this show a byte progress bar
 
 
 def default_cache_dir() -> Path:
@@ -84,8 +85,22 @@ class Fetcher:
                 advance(entry.size)
         return self.cache_dir / "tree" / prefix.rstrip("/")
 
+    def fetch_archive(self, archive_id: str) -> Path:
+        """A whole pinned archive (lock `archives:`), verified; returns its cache object.
+        Nothing is downloaded for an archive whose SHA-256 is UNSET."""
+        try:
+            entry = self.lock.archives[archive_id]
+        except KeyError:
+            raise ConfigError(f"archive {archive_id!r} is not pinned in {self.lock.path}",
+                              hint="add it under archives: in artifacts/lock.yaml (url, size, sha256)") from None
+        if not entry.pinned:
+            raise ConfigError(f"archive {archive_id!r} ({entry.url}) has sha256 UNSET in {self.lock.path}",
+                              hint="set its SHA-256 in artifacts/lock.yaml once known from a trusted source; "
+                                   "unverified downloads are never used")
+        return self._object(entry)
+
     # -- sources ------------------------------------------------------------------
-    def _object(self, entry: LockedFile) -> Path:
+    def _object(self, entry: LockedFile | Archive) -> Path:
         obj = self.cache_dir / "sha256" / entry.sha256
         if obj.is_file() and obj.stat().st_size == entry.size and _digest(obj) == entry.sha256:
             self.stats.from_cache += 1
@@ -105,7 +120,7 @@ class Fetcher:
         self.stats.bytes += entry.size
         return obj
 
-    def _from_mirror(self, entry: LockedFile, obj: Path) -> None:
+    def _from_mirror(self, entry: LockedFile | Archive, obj: Path) -> None:
         tmp = self._tmp(obj)
         try:
             shutil.copyfile(self.mirror / entry.path, tmp)
@@ -114,7 +129,7 @@ class Fetcher:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _download(self, entry: LockedFile, obj: Path) -> None:
+    def _download(self, entry: LockedFile | Archive, obj: Path) -> None:
         import requests  # imported here: offline runs never need it
         import urllib3
 
@@ -128,10 +143,13 @@ class Fetcher:
                                      hint="the pinned upstream moved; use a mirror (--mirror DIR)")
                 resp.raise_for_status()
                 mode = "ab" if resp.status_code == 206 else "wb"
-                with open(part, mode) as fh:
+                start = have if resp.status_code == 206 else 0
+                with open(part, mode) as fh, _progress(self.progress and entry.size > BAR_ABOVE,
+                                                       f"download {entry.path}", entry.size, start) as advance:
                     # read1 hands over what has arrived, so a dropped connection keeps it for resume
                     while block := resp.raw.read1(CHUNK, decode_content=True):
                         fh.write(block)
+                        advance(len(block))
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
             raise NetworkUnavailable(
                 f"{entry.path}: download from {entry.url} failed ({type(err).__name__})",
@@ -146,7 +164,7 @@ class Fetcher:
 
     # -- helpers ------------------------------------------------------------------
     @staticmethod
-    def _verify(entry: LockedFile, path: Path, what: str) -> None:
+    def _verify(entry: LockedFile | Archive, path: Path, what: str) -> None:
         size = path.stat().st_size
         digest = _digest(path)
         if size != entry.size or digest != entry.sha256:
@@ -180,8 +198,8 @@ class Fetcher:
 class _progress:
     """A rich progress bar over bytes, or nothing when progress is off."""
 
-    def __init__(self, enabled: bool, label: str, total: int):
-        self.enabled, self.label, self.total = enabled, label, total
+    def __init__(self, enabled: bool, label: str, total: int, completed: int = 0):
+        self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
 
     def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
@@ -191,7 +209,7 @@ class _progress:
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                              TimeRemainingColumn(), transient=True)
         self._bar.start()
-        task = self._bar.add_task(self.label, total=self.total)
+        task = self._bar.add_task(self.label, total=self.total, completed=self.completed)
         return lambda n: self._bar.advance(task, n)
 
     def __exit__(self, *exc) -> None:

@@ -4,12 +4,14 @@ Schema (version 1), validated on load:
   sources: {id: {repo, commit, url}}        url is a template: {repo} {commit} {upstream}
   toolchain: {...}                          pins the container images build from
   files: [{path, source, upstream, size, sha256}]
+  archives: {id: {url, size, sha256, what}}  optional: source datasets fetched whole (stimuli), http(s);
+                                            sha256 may be UNSET: then the archive is never fetched
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -19,6 +21,7 @@ from bundle.errors import ConfigError
 LOCK_VERSION = 1
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+UNSET = "UNSET"
 
 
 def default_lock_path() -> Path:
@@ -51,11 +54,31 @@ class LockedFile:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """A whole upstream archive (a source dataset). Duck-types LockedFile for the fetcher:
+    it is cached by digest and looked up in a mirror at `archives/<file name>`."""
+    id: str
+    url: str
+    size: int
+    sha256: str
+    what: str = ""
+
+    @property
+    def path(self) -> str:
+        return "archives/" + self.url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+    @property
+    def pinned(self) -> bool:
+        return self.sha256 != UNSET
+
+
+@dataclass(frozen=True)
 class Lock:
     path: Path
     sources: dict[str, Source]
     files: dict[str, LockedFile]
     toolchain: dict
+    archives: dict[str, Archive] = field(default_factory=dict)
 
     def under(self, prefix: str) -> list[LockedFile]:
         return [f for p, f in sorted(self.files.items()) if p.startswith(prefix)]
@@ -95,6 +118,22 @@ def _file(path: Path, raw, sources: dict[str, Source]) -> LockedFile:
     return LockedFile(rel, sources[raw["source"]], str(raw["upstream"]), raw["size"], raw["sha256"])
 
 
+def _archive(path: Path, aid: str, raw) -> Archive:
+    if not isinstance(raw, dict) or not {"url", "size", "sha256"} <= raw.keys():
+        raise _fail(path, f"archive {aid!r} needs url, size and sha256")
+    url, size, sha = str(raw["url"]), raw["size"], str(raw["sha256"])
+    if not url.startswith(("https://", "http://")):  # integrity comes from the SHA-256, not the transport
+        raise _fail(path, f"archive {aid!r}: url must be http(s)://, got {url!r}")
+    if sha != UNSET and not _SHA.match(sha):
+        raise _fail(path, f"archive {aid!r}: sha256 must be 64 lowercase hex digits or {UNSET}, got {sha!r}")
+    if sha == UNSET and size == UNSET:
+        size = 0  # unknown with the digest; never used, since an UNSET archive is never fetched
+    elif not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise _fail(path, f"archive {aid!r}: size must be a positive byte count"
+                          f"{' (UNSET only with sha256 UNSET)' if size == UNSET else ''}, got {size!r}")
+    return Archive(aid, url, size, sha, str(raw.get("what", "")))
+
+
 def load_lock(path: Path | None = None) -> Lock:
     path = Path(path) if path else default_lock_path()
     try:
@@ -112,4 +151,8 @@ def load_lock(path: Path | None = None) -> Lock:
         if f.path in files:
             raise _fail(path, f"{f.path} is listed twice")
         files[f.path] = f
-    return Lock(path, sources, files, data.get("toolchain") or {})
+    raw_archives = data.get("archives") or {}
+    if not isinstance(raw_archives, dict):
+        raise _fail(path, "archives must be a mapping id -> {url, size, sha256}")
+    archives = {aid: _archive(path, aid, raw) for aid, raw in raw_archives.items()}
+    return Lock(path, sources, files, data.get("toolchain") or {}, archives)

@@ -117,9 +117,9 @@ def _dataset_hint(benchmark: str) -> str:
     if dataset in PINNED_STIMULI:
         return f"fetch the pinned stimuli again: tinyrepro fetch datasets/{dataset}/"
     return (f"only the {', '.join(PINNED_STIMULI)} stimuli are pinned; {dataset} stimuli (derived from "
-            f"{SOURCE_DATA.get(dataset, 'its source data set')}) must be downloaded and preprocessed on a "
-            f"networked machine, then given as `tinyrepro run --stimuli DIR` (a folder named {dataset} "
-            f"with y_labels.csv and the .bin files)")
+            f"{SOURCE_DATA.get(dataset, 'its source data set')}) are made on a networked machine with "
+            f"`tinyrepro stimuli --set {dataset}`, then given as `tinyrepro run --stimuli "
+            f"artifacts/cache/stimuli/{dataset}` (a folder named {dataset} with y_labels.csv and the .bin files)")
 
 
 # -- the session -----------------------------------------------------------------------

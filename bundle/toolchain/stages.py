@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
 from bundle.toolchain.builds import BUILDS, Build
@@ -43,7 +44,7 @@ PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
 def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accuracy",
               n: int | None = None, w: int | None = None, out: str | None = None,
               limit: int | None = None, baud: int = 115200, name: str = "run",
-              sim: dict | None = None) -> StageSpec:
+              sim: dict | None = None, stimuli: str | None = None) -> StageSpec:
     """The runner against the DUT device. `ctx.inputs` is the fetch cache (read-only): the
     runner resolves stimuli through the fetch layer, verified against the lock in the image.
     `sim` labels a software DUT on the other end of the device (recorded in run-info.json),
@@ -60,9 +61,14 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     if sim:
         command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
                     "--emulated-infer-ms", str(sim["infer_ms"])]
+    mounts = [Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)]
+    if stimuli:  # a prepared set (tinyrepro stimuli): host folder named after the dataset
+        inside = f"/stimuli/{Path(stimuli).name}"
+        command += ["--stimuli", inside]
+        mounts.append(Mount(str(stimuli), inside, True))
     return StageSpec(
         name=name, image_target="runner", command=command,
-        mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)],
+        mounts=mounts,
         devices=[f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=False, timeout_s=6 * 3600,
     )
 

@@ -96,6 +96,10 @@ def test_stages_say_what_ran_and_why_not(report):
     for name in ("code", "compile", "codediff", "firmware", "flash"):
         assert stages[name]["status"] in ("NOT_RUN", "FAILED") and stages[name]["reason"]
     assert "no board" in stages["flash"]["reason"]
+    # derived stimuli: one stage per set, NOT_RUN here with the reason, and the run goes on
+    assert stages["stimuli:ic01"]["status"] == stages["stimuli:vww01"]["status"] == "NOT_RUN"
+    assert stages["stimuli:ic01"]["reason"].startswith("ic01: offline:")
+    assert stages["stimuli:ad01"]["status"] == "NOT_RUN" and "pin UNSET" in stages["stimuli:ad01"]["reason"]
 
 
 def test_sim_rows_compare_outputs_and_mark_the_rest_not_run(report):
@@ -111,6 +115,7 @@ def test_sim_rows_compare_outputs_and_mark_the_rest_not_run(report):
     for bench in ("ic", "vww", "ad"):
         mine = [r for r in rows if r["benchmark"] == bench]
         assert mine and all(r["verdict"] == "NOT_RUN" and "not available offline" in r["reason"] for r in mine)
+        assert all("tinyrepro stimuli:" in r["reason"] for r in mine if r["mode"] != "energy")
     assert any("software DUT" in n for n in doc["notes"])
 
 
@@ -167,3 +172,43 @@ def test_unfetchable_inputs_fail_the_run_with_the_fetch_exit_code(tmp_path):
     assert "--mirror" in stages["fetch"]["reason"] and "TINYREPRO_MIRROR" in stages["fetch"]["reason"]
     assert stages["run"]["status"] == "NOT_RUN" and "fetch" in stages["run"]["reason"]
     assert not [r for r in doc["rows"] if r["verdict"] in ("MATCH", "WITHIN_TOLERANCE", "DIFFERENT")]
+
+
+def test_a_prepared_stimulus_set_joins_the_run(quick_config, tmp_path, fetcher):
+    """A prepared ic01 folder (here synthetic pixels under the real 200 names, with its
+    SHA256SUMS) is found READY by the stimuli stage, offline, and ic is run and diffed."""
+    import hashlib
+    import shutil
+
+    import numpy as np
+
+    from bundle.stimuli.sources import labels_rows
+
+    folder = tmp_path / "stimuli" / "ic01"
+    folder.mkdir(parents=True)
+    labels = fetcher.fetch("datasets/ic01/y_labels.csv")
+    shutil.copyfile(labels, folder / "y_labels.csv")
+    rng = np.random.default_rng(0)
+    sums = []
+    for name, _ in labels_rows(labels):
+        data = rng.integers(0, 256, 3072, dtype=np.uint8).tobytes()
+        (folder / name).write_bytes(data)
+        sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
+    (folder / "SHA256SUMS").write_text("".join(sums))
+    env = {**os.environ, "TINYREPRO_STIMULI": str(tmp_path / "stimuli")}
+    out = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "10", "--offline",
+         "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
+         "--mirror", str(fetcher.mirror)], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    run_dir = next(out.iterdir())
+    doc = json.loads((run_dir / "report.json").read_text())
+    stages = {s["stage"]: s for s in doc["stages"]}
+    assert stages["stimuli:ic01"]["status"] == "RAN", proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert stages["stimuli:ic01"]["details"]["manifest"] == str(folder / "SHA256SUMS")
+    assert stages["stimuli:vww01"]["status"] == "NOT_RUN"
+    info = json.loads((run_dir / "runs" / "sim-litert" / "ic" / "accuracy" / "run-info.json").read_text())
+    assert info["stimuli"] == 10
+    ic = [r for r in doc["rows"] if r["section"] == "reproduce" and r["benchmark"] == "ic" and r["mode"] == "accuracy"]
+    assert ic and any(r["verdict"] != "NOT_RUN" for r in ic)
+    assert any("stimuli ic01" in n and "SHA256SUMS" in n for n in doc["notes"])

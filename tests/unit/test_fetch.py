@@ -168,3 +168,31 @@ def test_mirror_env_var_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYREPRO_MIRROR", str(_mirror(tmp_path, FILES)))
     f = Fetcher.from_lock(_lock(tmp_path, FILES), tmp_path / "cache", offline=True, progress=False)
     assert f.fetch("d/b.bin").read_bytes() == FILES["d/b.bin"]
+
+
+def test_archive_download_resumes_verifies_and_shows_progress(tmp_path, http_server, monkeypatch):
+    """Pinned archives (lock `archives:`) go through the same download code: .part, Range, SHA-256."""
+    import bundle.fetch.fetcher as fetcher_mod
+
+    monkeypatch.delenv("TINYREPRO_MIRROR", raising=False)
+    monkeypatch.setattr(fetcher_mod, "BAR_ABOVE", 0)  # a bar even for this small archive
+    data = os.urandom(300_000)
+    _RangeHandler.files = {"big.tar.gz": data}
+    _RangeHandler.fail_after = {"big.tar.gz": 100_000}
+    _RangeHandler.seen_ranges = []
+    lock = _lock(tmp_path, FILES)
+    doc = yaml.safe_load(lock.read_text())
+    doc["archives"] = {"big": {"url": f"http://127.0.0.1:{http_server.server_port}/big.tar.gz",
+                               "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+                       "unset": {"url": "https://example.invalid/x.zip", "size": "UNSET", "sha256": "UNSET"}}
+    lock.write_text(yaml.safe_dump(doc))
+    f = Fetcher.from_lock(lock, tmp_path / "cache", None, progress=True, timeout_s=5)
+    with pytest.raises(NetworkUnavailable):
+        f.fetch_archive("big")
+    assert f.fetch_archive("big").read_bytes() == data
+    assert _RangeHandler.seen_ranges == ["bytes=100000-"]
+    assert load_lock(lock).archives["big"].path == "archives/big.tar.gz"
+    with pytest.raises(ConfigError, match="UNSET"):
+        f.fetch_archive("unset")
+    with pytest.raises(ConfigError, match="not pinned"):
+        f.fetch_archive("nope")
