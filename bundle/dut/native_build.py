@@ -43,7 +43,7 @@ class Project:
 
     @classmethod
     def load(cls, root: Path, energy_mode: bool = False) -> "Project":
-        root = Path(root)
+        root = Path(root).resolve()
         cmake = root / "CMakeLists.txt"
         if not cmake.is_file() or not (root / "src").is_dir():
             raise ConfigError(f"{root} is not a firmware project (no CMakeLists.txt and src/)",
@@ -92,6 +92,12 @@ class Project:
     def optimisation(self) -> str:
         # Zephyr: CONFIG_SPEED_OPTIMIZATIONS=y builds with -O2, its default is -Os (size)
         return "-O2" if self.kconfig.get("CONFIG_SPEED_OPTIMIZATIONS") == "1" else "-Os"
+
+
+def rel_flags(text: str, roots: dict[Path, str]) -> str:
+    for root, name in roots.items():
+        text = text.replace(str(root), name)
+    return text
 
 
 def _strip_cmake_comments(text: str) -> str:
@@ -194,7 +200,10 @@ class NativeBuilder:
         defines = {**project.kconfig, **project.defines, "__ZEPHYR__": "1", **target.defines}
         flags = (*target.arch_flags, project.optimisation(), *COMMON_FLAGS,
                  *(f"-D{k}={v}" for k, v in sorted(defines.items())), *(f"-I{d}" for d in includes))
-        digest = self._digest(target, sources + objects, includes, flags)
+        roots = {project.root.resolve(): "<project>", NATIVE: "<native>"}
+        if cmsis_root is not None:
+            roots[Path(cmsis_root).resolve()] = "<cmsis>"
+        digest = self._digest(target, sources + objects, includes, flags, roots)
         out = self.build_dir / target.name / digest
         program = out / "firmware.elf"
         if program.is_file():
@@ -238,16 +247,24 @@ class NativeBuilder:
             raise StageUnavailable(f"{', '.join(missing)} not installed (needed for the {target.name} DUT)",
                                    hint=f"make deps (apt-get install {target.package})")
 
-    def _digest(self, target: Target, files: list[Path], includes: list[Path], flags) -> str:
+    def _digest(self, target: Target, files: list[Path], includes: list[Path], flags,
+                roots: dict[Path, str]) -> str:
+        """Content, not location: the same project checked out elsewhere reuses its build."""
+        def rel(path: Path) -> str:
+            text = str(path.resolve())
+            for root, name in roots.items():
+                text = text.replace(str(root), name)
+            return text
+
         h = hashlib.sha256()
-        h.update(repr((target.name, target.cc, target.cxx, target.link_flags, flags)).encode())
+        h.update(rel_flags(repr((target.name, target.cc, target.cxx, target.link_flags, flags)), roots).encode())
         h.update(self._compiler_version(target).encode())
-        seen = set(files)
+        seen = {p.resolve() for p in files}
         for d in includes:   # headers: every file under the include dirs
-            seen.update(p for p in d.rglob("*") if p.is_file() and p.suffix in (".h", ".hpp", ".inc"))
+            seen.update(p.resolve() for p in d.rglob("*") if p.is_file() and p.suffix in (".h", ".hpp", ".inc"))
         seen.add(NATIVE / "qemu_mps2_an386.ld")
-        for path in sorted(seen):
-            h.update(str(path.name).encode())
+        for path in sorted(seen, key=rel):
+            h.update(rel(path).encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
         return h.hexdigest()[:24]
 

@@ -64,3 +64,32 @@ class QemuDut(Dut):
         if self.port:
             return fixed_port(self.port)
         return PtyProcess(qemu_argv(self.program), r"char device redirected to (/dev/pts/\d+)", "QEMU DUT")
+
+
+CALIBRATION = Path(__file__).resolve().parent / "native" / "calib"
+
+
+def read_calibration(program: Path, timeout_s: float = 60.0) -> list[dict[str, int]]:
+    """Run the calibration image (bundle/dut/native/calib) and parse its lines:
+    [{"n", "insn", "cycles", "us"}, ...] - what the firmware's clock saw for known work."""
+    import re
+    import time
+
+    import serial
+
+    from bundle.errors import DutError
+
+    rows = []
+    with PtyProcess(qemu_argv(program), r"char device redirected to (/dev/pts/\d+)", "QEMU DUT") as port:
+        link = serial.serial_for_url(port, timeout=0.2)
+        buf, deadline = b"", time.monotonic() + timeout_s
+        try:
+            while b"calib-done" not in buf and time.monotonic() < deadline:
+                buf += link.read(256)
+        finally:
+            link.close()
+    for m in re.finditer(rb"calib n=(\d+) insn=(\d+) cycles=(\d+) us=(\d+)", buf):
+        rows.append(dict(zip(("n", "insn", "cycles", "us"), map(int, m.groups()))))
+    if b"calib-done" not in buf:
+        raise DutError(f"the calibration image did not finish in {timeout_s:g} s: {buf[-200:]!r}")
+    return rows

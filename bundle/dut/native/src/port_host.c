@@ -64,7 +64,9 @@ __attribute__((constructor)) static void host_boot(void) {
   dup2(2, 1); /* nothing else may block on a stdout pipe nobody reads */
 }
 
-static void flush_out(void) {
+static pthread_mutex_t out_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void flush_out_locked(void) {
   size_t done = 0;
   while (done < out_len) {
     ssize_t n = write(master_fd, out_buf + done, out_len - done);
@@ -80,10 +82,16 @@ static void flush_out(void) {
   out_len = 0;
 }
 
+static void flush_out(void) {
+  pthread_mutex_lock(&out_mutex);
+  flush_out_locked();
+  pthread_mutex_unlock(&out_mutex);
+}
+
 void port_uart_init(void) {}
 
+/* May run on the "interrupt" thread: reads only, output is flushed by the writer. */
 int port_uart_read(uint8_t* c) {
-  flush_out();
   ssize_t n = read(master_fd, c, 1);
   return n == 1;
 }
@@ -95,8 +103,10 @@ void port_uart_wait(void) {
 }
 
 void port_uart_write(uint8_t c) {
+  pthread_mutex_lock(&out_mutex);
   out_buf[out_len++] = (char)c;
-  if (c == '\n' || out_len == sizeof(out_buf)) flush_out();
+  if (c == '\n' || out_len == sizeof(out_buf)) flush_out_locked();
+  pthread_mutex_unlock(&out_mutex);
 }
 
 static void* irq_loop(void* arg) {
@@ -133,7 +143,10 @@ void port_irq_unlock(unsigned int key) {
 
 uint64_t port_uptime_us(void) { return (now_ns() - boot_ns) / 1000u; }
 uint32_t port_cycles(void) { return (uint32_t)port_uptime_us(); }
-void port_sleep_us(uint32_t us) { usleep(us); }
+void port_sleep_us(uint32_t us) {
+  flush_out();
+  usleep(us);
+}
 
 void port_reboot(void) {
   flush_out();
