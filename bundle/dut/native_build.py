@@ -69,15 +69,22 @@ class Project:
         parts = self.root.resolve().parts
         return "/".join(parts[-3:])
 
-    def sources(self, cmsis_root: Path | None = None) -> list[Path]:
+    def source_groups(self, cmsis_root: Path | None = None) -> dict[str, list[Path]]:
+        """As the project's CMakeLists groups them: "app" is linked as objects, every other
+        group is a static library, so a library member is only linked when something needs
+        it (the CRT's common library defines functions the app also defines)."""
         r = self.root
-        found = [p for lib in CRT_LIBS for ext in ("*.c", "*.cc")
-                 for p in sorted((r / "crt/src/runtime/crt" / lib).rglob(ext))]
-        found += sorted((r / "model/codegen/host/src").rglob("*.c"))
-        found += sorted((r / "src").rglob("*.cpp"))          # the harness in src/api/ included
+        groups = {lib: [p for ext in ("*.c", "*.cc") for p in sorted((r / "crt/src/runtime/crt" / lib).rglob(ext))]
+                  for lib in CRT_LIBS}
+        groups["tvm_model"] = sorted((r / "model/codegen/host/src").rglob("*.c"))
+        app = sorted((r / "src").rglob("*.cpp"))          # src/**.cpp: the harness in src/api/ too
         if self.cmsis and cmsis_root is not None:
-            found += [p for d in CMSIS_NN_DIRS for p in sorted((cmsis_root / "CMSIS/NN/Source" / d).glob("*.c"))]
-        return list(dict.fromkeys(found))
+            app += [p for d in CMSIS_NN_DIRS for p in sorted((cmsis_root / "CMSIS/NN/Source" / d).glob("*.c"))]
+        groups["app"] = app
+        return groups
+
+    def sources(self, cmsis_root: Path | None = None) -> list[Path]:
+        return list(dict.fromkeys(p for group in self.source_groups(cmsis_root).values() for p in group))
 
     def prebuilt_objects(self) -> list[Path]:
         return sorted((self.root / "model/codegen/host/lib").glob("*.o"))
@@ -141,6 +148,7 @@ class Target:
     name: str
     cc: str
     cxx: str
+    ar: str
     arch_flags: tuple[str, ...]
     shim_sources: tuple[str, ...]        # relative to bundle/dut/native/src
     link_flags: tuple[str, ...]
@@ -148,13 +156,13 @@ class Target:
     package: str = ""                    # the Debian package that provides the compiler
 
 
-HOST = Target("host", os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++"), (),
+HOST = Target("host", os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++"), os.environ.get("AR", "ar"), (),
               ("shim.c", "port_host.c"), ("-lpthread", "-lm"), package="build-essential")
 
 
 def qemu_target(defines: dict[str, str]) -> Target:
     # As a Zephyr 2.7 build for a Cortex-M4F board compiles, with our startup and linker script.
-    return Target("qemu", "arm-none-eabi-gcc", "arm-none-eabi-g++",
+    return Target("qemu", "arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar",
                   ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
                   ("shim.c", "port_qemu.c", "startup_qemu.c"),
                   ("-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
@@ -195,7 +203,9 @@ class NativeBuilder:
         if objects and target.name == "host":
             raise StageUnavailable(f"{project.name} ships prebuilt board objects "
                                    f"({', '.join(p.name for p in objects)}), which cannot run on the host")
-        sources = project.sources(cmsis_root) + [NATIVE / "src" / s for s in target.shim_sources]
+        groups = project.source_groups(cmsis_root)
+        groups["app"] = groups["app"] + [NATIVE / "src" / s for s in target.shim_sources]
+        sources = list(dict.fromkeys(p for g in groups.values() for p in g))
         includes = project.include_dirs(cmsis_root) + [SHIM_INCLUDE, NATIVE / "src"]
         defines = {**project.kconfig, **project.defines, "__ZEPHYR__": "1", **target.defines}
         flags = (*target.arch_flags, project.optimisation(), *COMMON_FLAGS,
@@ -211,9 +221,17 @@ class NativeBuilder:
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=out.parent))
         try:
-            objs = self._compile_all(target, sources, flags, work)
+            obj_of = dict(zip(sources, self._compile_all(target, sources, flags, work)))
+            archives = []
+            for name, members in groups.items():
+                if name != "app" and members:
+                    archives.append(work / f"lib{name}.a")
+                    self._cmd([target.ar, "rcs", str(archives[-1]), *(str(obj_of[m]) for m in members)],
+                              f"archive {name}")
+            app = [str(obj_of[s]) for s in groups["app"]] + [str(o) for o in objects]
             self._cmd([target.cxx, *target.arch_flags, "-Wl,--gc-sections", "-o", str(work / "firmware.elf"),
-                       *map(str, objs + objects), *target.link_flags], f"link {project.name} for {target.name}")
+                       *app, "-Wl,--start-group", *map(str, archives), "-Wl,--end-group", *target.link_flags],
+                      f"link {project.name} for {target.name}")
             shutil.rmtree(out, ignore_errors=True)
             os.replace(work, out)
         finally:
