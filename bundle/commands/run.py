@@ -31,7 +31,7 @@ def register(sub) -> None:
                                              "(default: the pinned published tree, fetched with git)")
     p.add_argument("--offline", action="store_true", help="host/qemu: fetch code only from the cache or mirror")
     p.add_argument("--build-dir", type=Path, help="host/qemu: build cache (default <cache>/native)")
-    p.add_argument("--dut-kind", choices=["sim", "board"],
+    p.add_argument("--dut-kind", choices=["sim", "board", "host"],
                    help="what is on the other end, for run-info.json (default: sim with --dut sim, "
                         "else board; say sim for a `tinyrepro sim` reached with --dut board --port)")
     p.add_argument("--backend-label", help="with --dut board --dut-kind sim: the sim's backend, for run-info.json")
@@ -82,6 +82,10 @@ def dut_label(args) -> dict:
                              "reached with --dut board",
                              hint="with --dut sim the run starts the sim itself: use --backend and --sim-infer-ms")
         return {"dut_kind": "sim", "backend": args.backend, "emulated_infer_ms": args.sim_infer_ms}
+    if kind == "host":   # a host DUT (published code compiled here) started by `tinyrepro reproduce`
+        if args.emulated_infer_ms is not None:
+            raise UsageError("--emulated-infer-ms describes a sim", hint="a host DUT runs at this CPU's speed")
+        return {"dut_kind": "host", "backend": args.backend_label, "emulated_infer_ms": None}
     if kind == "board":
         if labels:
             raise UsageError("--backend-label and --emulated-infer-ms only describe a software DUT",

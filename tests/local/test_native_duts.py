@@ -255,3 +255,28 @@ def test_published_kws_native_on_the_host_matches_the_published_log(fetcher, pub
     ours = parse_log(out / "log.txt").outputs
     theirs = parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs
     assert sum(a.values == b.values for a, b in zip(ours, theirs)) == len(theirs) == 1000
+
+
+# -- `tinyrepro reproduce` runs the host DUT when the code is reachable --------------------------
+@needs_host_cc
+def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, fetcher, tmp_path):
+    import dataclasses
+
+    from bundle import stages
+    from bundle.config import load_reproduce_config
+    from bundle.dut.select import choose_dut
+
+    cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
+    ctx = stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=12,
+                         backends=list(cfg.sim.backends), system="microtvm_native/NUCLEO_L4R5ZI", offline=True)
+    ctx.inputs = stages.fetch_inputs(fetcher, cfg)
+    ctx.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
+    runs = stages.run_benchmarks(ctx)
+    assert [(r["label"], r["dut_kind"], r["mode"]) for r in runs] == [("host", "host", "accuracy")]
+    assert json.loads((runs[0]["dir"] / "run-info.json").read_text())["dut_kind"] == "host"
+    ctx.run_dirs = runs
+    rows = stages.diff_runs(ctx)
+    assert {r["system"] for r in rows} == {"microtvm_native/NUCLEO_L4R5ZI"} and {r["dut"] for r in rows} == {"host"}
+    # a 12-stimulus prefix is shown but never judged; the fixture's outputs are not the published ones
+    assert all(r["verdict"] in ("NOT_COMPARABLE", "NOT_RUN") for r in rows)
+    assert rows[0]["outputs_total"] == 1000 and rows[0]["outputs_equal"] == 0
