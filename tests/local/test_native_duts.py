@@ -149,6 +149,35 @@ def test_host_dut_prints_the_fixture_models_outputs(code_tree, host_build, fetch
 
 
 @needs_host_cc
+def test_host_reboot_comes_back_on_the_same_pty(host_build):
+    """An overflowing UART ring buffer makes the fixture abort and sys_reboot: the shim
+    re-executes the program on the same pseudo-terminal, which boots and answers again."""
+    import time
+
+    import serial
+
+    from bundle.dut.host import HostDut
+
+    with HostDut(program=host_build.program).open() as port:
+        link = serial.serial_for_url(port, timeout=0.2)
+        try:
+            link.write(b"x" * 3000)
+            seen, deadline = b"", time.monotonic() + 15
+            while b"m-init-done" not in seen and time.monotonic() < deadline:
+                seen += link.read(4096)
+            assert b"TVMPlatformAbort: 000beef2" in seen and b"m-init-done" in seen, seen[-300:]
+            time.sleep(0.2)
+            link.reset_input_buffer()
+            link.write(b"name%")
+            reply, deadline = b"", time.monotonic() + 5
+            while b"m-ready" not in reply and time.monotonic() < deadline:
+                reply += link.read(256)
+            assert b"m-name-dut-[tinyrepro-fixture]" in reply
+        finally:
+            link.close()
+
+
+@needs_host_cc
 def test_printk_formats_like_zephyr(tmp_path):
     """The shim's own formatter: %f ties toward zero (as the published logs), ints, padding."""
     proj = tmp_path / "fmt"
@@ -204,7 +233,9 @@ def test_qemu_dut_gives_the_same_outputs(code_tree, qemu_build, fetcher, kws_dat
 
 @needs_qemu
 def test_qemu_performance_shows_an_estimate_beside_the_published_latency(code_tree, qemu_build, fetcher,
-                                                                         tmp_path, capsys):
+                                                                         published_root, tmp_path, capsys):
+    from bundle.diff import diff_mode_dirs
+
     out = tmp_path / "perf"
     assert _run("qemu", code_tree, fetcher, out, "--mode", "performance", "--n", "200", "--w", "1") == 0
     printed = capsys.readouterr().out
@@ -213,6 +244,10 @@ def test_qemu_performance_shows_an_estimate_beside_the_published_latency(code_tr
     assert float(m[2]) == pytest.approx(float(m[1]) / 144.03, abs=0.001)
     laps = parse_log(out / "log.txt").laps
     assert len(laps) == 11 and all(laps[2 * k + 2] > laps[2 * k + 1] for k in range(5))
+    rows = {r["metric"]: r for r in diff_mode_dirs(published_root / "results" / BUILD / "performance", out)}
+    latency = rows["latency_ms"]
+    assert latency["verdict"] == "NOT_COMPARABLE" and latency["dut"] == "emulated"
+    assert "emulated estimate" in latency["reason"] and "beside published 144.03 ms (ratio" in latency["reason"]
 
 
 # -- the runner's lap check follows the DUT's timing capability ----------------------------------

@@ -150,6 +150,7 @@ void port_sleep_us(uint32_t us) {
 
 void port_reboot(void) {
   flush_out();
+  tcflush(master_fd, TCIFLUSH); /* a rebooting board loses what its UART had not read */
   char fds[32];
   snprintf(fds, sizeof(fds), "%d,%d", master_fd, slave_fd);
   setenv("TINYREPRO_PTY_FDS", fds, 1);
