@@ -37,11 +37,17 @@ const uint32_t tinyrepro_cycles_per_sec = TINYREPRO_CPU_HZ;
 #define TIMER_VALUE REG(TIMER0 + 0x04)
 #define TIMER_RELOAD REG(TIMER0 + 0x08)
 #define TIMER_INT REG(TIMER0 + 0x0C)
+#define TIMER1 0x40001000u
+#define TIMER1_CTRL REG(TIMER1 + 0x00)
+#define TIMER1_VALUE REG(TIMER1 + 0x04)
+#define TIMER1_RELOAD REG(TIMER1 + 0x08)
+#define TIMER1_INT REG(TIMER1 + 0x0C)
 #define NVIC_ISER0 REG(0xE000E100u)
 #define NVIC_ICPR0 REG(0xE000E280u)
 #define SCB_AIRCR REG(0xE000ED0Cu)
 #define UART0_RX_IRQ 0
 #define TIMER0_IRQ 8
+#define TIMER1_IRQ 9
 
 static volatile uint32_t timer_wraps;
 static volatile int irq_mode;
@@ -74,9 +80,31 @@ static uint64_t ticks(void) {
 
 uint64_t port_uptime_us(void) { return ticks() * INSN_PER_TICK / INSN_PER_US; }
 uint32_t port_cycles(void) { return (uint32_t)(ticks() * INSN_PER_TICK); }
+/* Sleep on TIMER1 as a one-shot alarm with WFI, so QEMU idles instead of spinning; UART
+ * interrupts are served meanwhile. */
+static volatile int alarm_fired;
+
+void TIMER1_Handler(void) {
+  TIMER1_INT = 1;
+  TIMER1_CTRL = 0;
+  alarm_fired = 1;
+}
+
 void port_sleep_us(uint32_t us) {
-  uint64_t end = port_uptime_us() + us;
-  while (port_uptime_us() < end) {
+  uint64_t ticks = (uint64_t)us * INSN_PER_US / INSN_PER_TICK;
+  if (ticks == 0) return;
+  if (ticks > 0xFFFFFFFFu) ticks = 0xFFFFFFFFu;
+  alarm_fired = 0;
+  TIMER1_CTRL = 0;
+  TIMER1_INT = 1;
+  TIMER1_RELOAD = (uint32_t)ticks;
+  TIMER1_VALUE = (uint32_t)ticks;
+  NVIC_ISER0 = 1u << TIMER1_IRQ;
+  TIMER1_CTRL = 1u | (1u << 3);
+  while (!alarm_fired) {
+    __asm volatile("cpsid i" ::: "memory");
+    if (!alarm_fired) __asm volatile("wfi");
+    __asm volatile("cpsie i" ::: "memory"); /* a pending interrupt is taken here */
   }
 }
 

@@ -8,6 +8,7 @@ extern int main(void);
 extern void __libc_init_array(void);
 void tinyrepro_timer_start(void);
 void TIMER0_Handler(void);
+void TIMER1_Handler(void);
 void UART0RX_Handler(void);
 
 void _init(void) {}
@@ -61,4 +62,5 @@ __attribute__((section(".vectors"), used)) void (*const vector_table[HANDLERS])(
     [16 + 0] = UART0RX_Handler,
     [16 + 1] = Default_Handler,
     [16 + 8] = TIMER0_Handler,
+    [16 + 9] = TIMER1_Handler,
 };
