@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ static char out_buf[512];
 static size_t out_len;
 static pthread_mutex_t irq_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static volatile int irq_enabled;
+static volatile int irq_waiting; /* the "interrupt" thread wants the lock */
 static pthread_t irq_thread;
 static int irq_thread_started;
 
@@ -117,7 +119,9 @@ static void* irq_loop(void* arg) {
       if (!irq_enabled) usleep(1000);
       continue;
     }
+    irq_waiting = 1;
     pthread_mutex_lock(&irq_mutex);
+    irq_waiting = 0;
     tinyrepro_uart_isr();
     pthread_mutex_unlock(&irq_mutex);
   }
@@ -132,13 +136,21 @@ void port_uart_irq(int enable) {
   }
 }
 
+static int lock_depth; /* changed only by the mutex's holder */
+
 unsigned int port_irq_lock(void) {
   pthread_mutex_lock(&irq_mutex);
+  lock_depth++;
   return 0;
 }
+
 void port_irq_unlock(unsigned int key) {
   (void)key;
+  int outermost = --lock_depth == 0;
   pthread_mutex_unlock(&irq_mutex);
+  /* Firmware that polls its ring buffer in a tight irq_lock/irq_unlock loop must not starve
+   * the "interrupt": on a board it would preempt the loop. Let it take the lock first. */
+  while (outermost && irq_waiting) sched_yield();
 }
 
 uint64_t port_uptime_us(void) { return (now_ns() - boot_ns) / 1000u; }
