@@ -197,12 +197,15 @@ class NativeBuilder:
     def build(self, project: Project, target: Target, cmsis_root: Path | None = None) -> BuildResult:
         if project.cmsis and cmsis_root is None:
             raise StageUnavailable(f"{project.name} is a CMSIS-NN build and the pinned CMSIS "
-                                   "(toolchain.cmsis) is not available")
+                                   "(toolchain.cmsis) is not available",
+                                   hint="fetch it on a networked host, or put a clone of ARM-software/CMSIS_5 "
+                                        "at <mirror>/git/CMSIS_5")
         self._check_tools(target)
         objects = project.prebuilt_objects()
         if objects and target.name == "host":
             raise StageUnavailable(f"{project.name} ships prebuilt board objects "
-                                   f"({', '.join(p.name for p in objects)}), which cannot run on the host")
+                                   f"({', '.join(p.name for p in objects)}), which cannot run on the host",
+                                   hint="use --dut qemu, which links them for the Cortex-M4F")
         groups = project.source_groups(cmsis_root)
         groups["app"] = groups["app"] + [NATIVE / "src" / s for s in target.shim_sources]
         sources = list(dict.fromkeys(p for g in groups.values() for p in g))

@@ -112,8 +112,6 @@ def test_project_reads_cmake_definitions_and_kconfig(code_tree):
 
 def test_build_spec_names_the_results_system():
     assert BuildSpec.parse("microtvm_cmsis_nn/NRF5340DK/vww").system == "microtvm_cmsis_nn/NRF5340-DK"
-    with pytest.raises(Exception):
-        BuildSpec.parse("microtvm_native/kws")
 
 
 @needs_host_cc
@@ -122,6 +120,31 @@ def test_build_is_cached_by_content_not_location(code_tree, host_build, tmp_path
     shutil.copytree(code_tree, elsewhere)
     again = build_program("host", BuildSpec.parse(BUILD), elsewhere, BUILD_DIR)
     assert again.reused and again.digest == host_build.digest
+
+
+BAD = REPO / "tests" / "corpus" / "native"
+
+
+@needs_host_cc
+@pytest.mark.parametrize("case", sorted(p.name for p in BAD.iterdir() if (p / "expect.yaml").is_file()))
+def test_bad_project(case, tmp_path):
+    import yaml
+
+    from bundle import errors
+
+    expect = yaml.safe_load((BAD / case / "expect.yaml").read_text())
+    with pytest.raises(getattr(errors, expect["error"])) as err:
+        NativeBuilder(tmp_path).build(Project.load(BAD / case / "project"), HOST)
+    assert expect["message"] in err.value.message and err.value.hint
+
+
+@pytest.mark.parametrize("spec", ["microtvm_native/kws", "microtvm_native/NUCLEO_L4R5ZI/ecg",
+                                  "a/b/c/kws", "../NUCLEO_L4R5ZI/kws x"])
+def test_bad_build_spec_is_a_usage_error(spec):
+    from bundle.errors import UsageError
+
+    with pytest.raises(UsageError):
+        BuildSpec.parse(spec)
 
 
 def test_cmsis_project_is_not_run_when_cmsis_cannot_be_fetched(code_tree, tmp_path):
