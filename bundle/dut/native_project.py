@@ -76,7 +76,8 @@ def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
     cmsis_root = None
     if project.cmsis:
         if cmsis is None:
-            raise StageUnavailable(f"{project.name} needs CMSIS-NN and no CMSIS source was given")
+            raise StageUnavailable(f"{project.name} needs CMSIS-NN and no CMSIS source was given",
+                                   hint="pass cmsis= (the pinned CMSIS_5 checkout)")
         try:
             cmsis_root = cmsis()
         except ReproError as err:

@@ -338,3 +338,23 @@ def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, f
     # a 12-stimulus prefix is shown but never judged; the fixture's outputs are not the published ones
     assert all(r["verdict"] in ("NOT_COMPARABLE", "NOT_RUN") for r in rows)
     assert rows[0]["outputs_total"] == 1000 and rows[0]["outputs_equal"] == 0
+
+
+@needs_qemu
+def test_published_kws_native_on_qemu_matches_the_published_log(fetcher, published_root, tmp_path, capsys):
+    try:
+        code = published_code_tree(fetcher.cache_dir, fetcher.mirror, offline=True)
+    except FetchError as err:
+        pytest.skip(f"the published code tree cannot be fetched here: {err.message}")
+    out = tmp_path / "published-qemu"
+    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out),
+                 "--limit", "10"]) == 0
+    theirs = {o.file: o.values for o in parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs}
+    ours = parse_log(out / "log.txt").outputs
+    assert len(ours) == 10 and all(o.values == theirs[o.file] for o in ours)
+    perf = tmp_path / "published-qemu-perf"
+    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(perf),
+                 "--mode", "performance"]) == 0
+    print(capsys.readouterr().out)   # the estimate beside the published 144.03 ms, for the record
