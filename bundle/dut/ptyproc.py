@@ -27,6 +27,7 @@ class PtyProcess:
         self.start_timeout_s = start_timeout_s
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
+        self._drainer: threading.Thread | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=50)
 
     def __enter__(self) -> str:
@@ -36,7 +37,8 @@ class PtyProcess:
         except OSError as err:
             raise DutError(f"cannot start the {self.what}: {err}", hint="make deps installs what it needs") from None
         port = self._read_port()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         return port
 
     def _read_port(self) -> str:
@@ -72,5 +74,7 @@ class PtyProcess:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+        if self._drainer:          # the pipe is at EOF once the process is gone
+            self._drainer.join(2)
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
