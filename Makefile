@@ -17,6 +17,9 @@ REPRO_BASE_IMAGE ?=
 PYTEST_ARGS ?=
 
 export TINYREPRO_MIRROR := $(MIRROR)
+# The board-free DUTs (tinyrepro run --dut host|qemu): host compilers, a Cortex-M cross
+# compiler with newlib (C and C++) and QEMU's Arm system emulator.
+NATIVE_DEBS := build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 
 .PHONY: help venv deps reproduce test test-base-image bench doctor images base-image lock clean distclean
 
@@ -32,6 +35,10 @@ deps: ## install the Debian packages the project needs (debootstrap, for the loc
 	@command -v debootstrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq debootstrap; \
 	  else echo "debootstrap missing: sudo apt-get install debootstrap"; fi; }
+	@missing=$$(for p in $(NATIVE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "missing for the host/qemu DUTs: sudo apt-get install" $$missing; fi; fi
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=..."; exit 3; }

@@ -36,7 +36,7 @@ MATCH, WITHIN, DIFFERENT, NOT_RUN, NOT_COMPARABLE = (
     "MATCH", "WITHIN_TOLERANCE", "DIFFERENT", "NOT_RUN", "NOT_COMPARABLE")
 VERDICTS = (MATCH, WITHIN, DIFFERENT, NOT_RUN, NOT_COMPARABLE)
 METRICS = ("top1_pct", "auc", "throughput_ips", "latency_ms", "energy_uj")
-DUT_KINDS = ("board", "sim", "emulated")
+DUT_KINDS = ("board", "sim", "emulated", "host")
 POLICY_VERSION = 1
 MAX_MISMATCHES = 5
 
@@ -220,11 +220,25 @@ def diff_mode_dirs(published_dir: Path, reproduced_dir: Path, labels_dir: Path |
         r["dut"] = dut_kind
         if dut_detail:
             r["detail"] = "; ".join(x for x in (r.get("detail"), dut_detail) if x)
+    if dut_kind == "emulated":
+        for r in records:
+            _emulated_estimate(r)
     if pub_run.mode == "accuracy" and records:
         outs = _output_comparison(pub_run, rep_run)
         for r in records:
             r.update(outs)
     return records
+
+
+def _emulated_estimate(row: dict) -> None:
+    """An emulated CPU's timing is an estimate: shown beside the published number with their
+    ratio, never turned into a verdict."""
+    pub, rep = row.get("published"), row.get("reproduced")
+    if row["metric"] not in ("latency_ms", "throughput_ips") or not pub or rep is None:
+        return
+    unit = " ms" if row["metric"] == "latency_ms" else " inf/s"
+    note = f"emulated estimate {rep:.2f}{unit} beside published {pub:.2f}{unit} (ratio {rep / pub:.3f})"
+    row["reason"] = f"{row['reason']}; {note}" if row.get("reason") else note
 
 
 def _system_of(mode_dir: Path) -> str | None:

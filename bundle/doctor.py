@@ -178,10 +178,29 @@ def reachable_upstreams(checks: list[Check]) -> frozenset[str]:
     return frozenset(names)
 
 
+# Board-free DUTs (tinyrepro run --dut host|qemu): the tools each needs.
+NATIVE_TOOLS = {"host": ("gcc", "g++"), "qemu": ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")}
+
+
+def check_native_tools(which=None) -> list[Check]:
+    import shutil
+
+    which = which or shutil.which
+    checks = []
+    for dut, tools in NATIVE_TOOLS.items():
+        missing = [t for t in tools if which(t) is None]
+        if missing:
+            checks.append(Check(f"{dut} DUT", WARN, f"missing: {', '.join(missing)}",
+                                fix="make deps (as root), or the apt-get install line it prints"))
+        else:
+            checks.append(Check(f"{dut} DUT", OK, f"{', '.join(tools)} installed"))
+    return checks
+
+
 def run_all(artifacts: str = "artifacts") -> list[Check]:
     network = check_network()
     checks = check_docker() + check_images(reachable=reachable_upstreams(network))
-    checks += check_serial() + check_udev()
+    checks += check_serial() + check_udev() + check_native_tools()
     checks += check_disk(artifacts if os.path.isdir(artifacts) else ".") + network
     return checks
 

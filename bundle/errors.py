@@ -108,3 +108,7 @@ class StageUnavailable(ReproError):
     """
 
     exit_code = EXIT_ENGINE
+
+
+class BuildError(EngineError):
+    """A firmware project did not compile or link for a board-free DUT (host, qemu)."""

@@ -41,10 +41,11 @@ class Context:
     notes: list[str] = field(default_factory=list)
     stimuli: dict[str, Path] = field(default_factory=dict)        # benchmark -> prepared set folder
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has none
+    dut_choice: object = None  # bundle.dut.select.DutChoice, once the run stage has chosen
 
     @property
     def dut_kind(self) -> str:
-        return "board" if self.port else "sim"
+        return "board" if self.port else getattr(self.dut_choice, "kind", "sim")
 
 
 # -- fetch and published ------------------------------------------------------------
@@ -345,6 +346,8 @@ def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: P
     from bundle.builds import MODELS
     from bundle.dut.sim import SimProcess
 
+    if backend == HOST_DUT:
+        return _run_host(ctx, engine, label, benchmark, mode, out)
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out}")
     if backend is None:
@@ -361,9 +364,55 @@ def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: P
             "seconds": round(result.duration_s, 1)}
 
 
+# -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
+HOST_DUT = "host"
+
+
+def choose_dut(ctx: Context):
+    """A board if given, else the published code on the host if reachable, else the sim; the
+    report says which and why."""
+    from bundle.dut.native_project import published_code_tree
+    from bundle.dut.select import choose_dut as choose
+
+    def fetch_code() -> Path:
+        if not ctx.inputs:
+            raise StageUnavailable("the fetch stage did not run")
+        if ctx.inputs.get("code"):   # the code stage already fetched and verified it
+            return Path(ctx.inputs["code"])
+        mirror = (ctx.inputs.get("details") or {}).get("mirror")
+        offline = ctx.offline or bool(ctx.upstream_block)   # no GitHub: the cache or mirror only
+        return published_code_tree(ctx.inputs["cache"], Path(mirror) if mirror else None, offline)
+
+    if ctx.dut_choice is None:
+        ctx.dut_choice = choose(ctx.port, fetch_code)
+        ctx.notes.append(f"DUT: {ctx.dut_choice.kind}: {ctx.dut_choice.reason}")
+    return ctx.dut_choice
+
+
+def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path) -> dict:
+    from bundle.dut.host import HostDut
+    from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree
+
+    out.mkdir(parents=True, exist_ok=True)
+    variant, board = ctx.system.split("/")
+    cache, mirror = ctx.inputs["cache"], (ctx.inputs.get("details") or {}).get("mirror")
+    offline = ctx.offline or bool(ctx.upstream_block)
+    built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
+                          cmsis=lambda: cmsis_tree(cache, Path(mirror) if mirror else None, offline))
+    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out} ({built.project}, {built.digest})")
+    with HostDut(program=built.program).open() as port:
+        result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
+                                     sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}))
+    return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
+            "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
+            "seconds": round(result.duration_s, 1)}
+
+
 def _duts(ctx: Context) -> list[tuple[str, str | None]]:
     if ctx.port:
         return [("board", None)]
+    if choose_dut(ctx).kind == "host":
+        return [("host", HOST_DUT)]
     unknown = [b for b in ctx.backends if b not in ctx.cfg.sim.backends]
     if unknown:
         raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
@@ -397,7 +446,8 @@ def run_benchmarks(ctx: Context) -> list[dict]:
                     ctx.notes.append(f"run {label} {benchmark} {mode}: {status}: {err}")
                     done.append({"label": label, "benchmark": benchmark, "mode": mode, "dir": None,
                                  "reason": f"{status}: {err.message}", "backend": backend,
-                                 "dut_kind": "board" if backend is None else "sim"})
+                                 "dut_kind": "board" if backend is None else
+                                 ("host" if backend == HOST_DUT else "sim")})
     if not any(d["dir"] for d in done):
         raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
     return done
@@ -408,6 +458,8 @@ def _compare_with(ctx: Context, run: dict) -> tuple[list[str], str | None]:
     """The published systems a run is diffed against, and why its rows are informational."""
     if run["backend"] is None:
         return [ctx.system] if ctx.system_given else list(ctx.cfg.compare_systems), None
+    if run["backend"] == HOST_DUT:   # that system's own code: its outputs are compared for real
+        return [ctx.system], None
     backend = ctx.cfg.sim.backends[run["backend"]]
     return list(backend.compare_with), backend.informational
 
@@ -471,11 +523,15 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
 
     stages = [asdict(r) for r in pipe.records]
     env = {"dut": ctx.dut_kind, "port": ctx.port, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
-           "backends": ctx.backends if not ctx.port else None,
+           "backends": ctx.backends if ctx.dut_kind == "sim" else None,
+           "dut_choice": getattr(ctx.dut_choice, "reason", None),
            "images": ctx.images.get("details") if ctx.images else None,
            "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs]}
     notes = list(ctx.notes)
-    if not ctx.port:
+    if ctx.dut_kind == "host":
+        notes.insert(0, "no board attached: the published firmware code ran compiled for this host (host DUT); "
+                        "its outputs are the code's own, its throughput is this CPU's and NOT_COMPARABLE")
+    elif not ctx.port:
         notes.insert(0, "no board attached: a software DUT (sim) stood in; its throughput says nothing "
                         "about the board and is NOT_COMPARABLE")
     paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",

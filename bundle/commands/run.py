@@ -1,7 +1,7 @@
 """`tinyrepro run`: one EnergyRunner sequence against a DUT, written as log.txt/results.txt.
 
 Next to them it writes `run-info.json`, what the run was made against:
-  {"dut_kind": "sim"|"board", "backend": str|null, "emulated_infer_ms": float|null,
+  {"dut_kind": "sim"|"board"|"host"|"emulated", "backend": str|null, "emulated_infer_ms": float|null,
    "benchmark", "mode", "n", "w", "limit", "stimuli": count, "system": str}
 The runner cannot tell a pty from a board, so a software DUT started elsewhere is
 declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
@@ -22,8 +22,16 @@ RUN_INFO = "run-info.json"
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run accuracy or performance against a DUT (EnergyRunner format)")
-    p.add_argument("--dut", default="sim", choices=["sim", "board"])
-    p.add_argument("--dut-kind", choices=["sim", "board"],
+    p.add_argument("--dut", default="sim", choices=["sim", "board", "host", "qemu"],
+                   help="sim: the model on a software DUT; board: a real board (--port); host / qemu: the "
+                        "published firmware code (--build) compiled for this host / an emulated Cortex-M4F")
+    p.add_argument("--build", help="host/qemu: the firmware project, <variant>/<board>/<benchmark>, "
+                                   "e.g. microtvm_native/NUCLEO_L4R5ZI/kws (sets --system and --benchmark)")
+    p.add_argument("--code", type=Path, help="host/qemu: a local code tree in the layout of closed/OctoML/code/ "
+                                             "(default: the pinned published tree, fetched with git)")
+    p.add_argument("--offline", action="store_true", help="host/qemu: fetch code only from the cache or mirror")
+    p.add_argument("--build-dir", type=Path, help="host/qemu: build cache (default <cache>/native)")
+    p.add_argument("--dut-kind", choices=["sim", "board", "host"],
                    help="what is on the other end, for run-info.json (default: sim with --dut sim, "
                         "else board; say sim for a `tinyrepro sim` reached with --dut board --port)")
     p.add_argument("--backend-label", help="with --dut board --dut-kind sim: the sim's backend, for run-info.json")
@@ -75,6 +83,10 @@ def dut_label(args) -> dict:
                              "reached with --dut board",
                              hint="with --dut sim the run starts the sim itself: use --backend and --sim-infer-ms")
         return {"dut_kind": "sim", "backend": args.backend, "emulated_infer_ms": args.sim_infer_ms}
+    if kind == "host":   # a host DUT (published code compiled here) started by `tinyrepro reproduce`
+        if args.emulated_infer_ms is not None:
+            raise UsageError("--emulated-infer-ms describes a sim", hint="a host DUT runs at this CPU's speed")
+        return {"dut_kind": "host", "backend": args.backend_label, "emulated_infer_ms": None}
     if kind == "board":
         if labels:
             raise UsageError("--backend-label and --emulated-infer-ms only describe a software DUT",
@@ -92,13 +104,41 @@ def write_run_info(out: Path, info: dict) -> Path:
     return path
 
 
+def native_program(args, fetcher) -> dict:
+    """host/qemu: fetch and build the firmware project; run-info fields describing it."""
+    from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree, published_code_tree
+
+    if not args.build:
+        raise UsageError(f"--dut {args.dut} needs --build <variant>/<board>/<benchmark>",
+                         hint="e.g. --build microtvm_native/NUCLEO_L4R5ZI/kws")
+    if args.dut_kind or args.backend_label is not None or args.emulated_infer_ms is not None:
+        raise UsageError("--dut-kind, --backend-label and --emulated-infer-ms describe a DUT reached with --dut board",
+                         hint=f"--dut {args.dut} records what it is itself")
+    spec = BuildSpec.parse(args.build)
+    args.system, args.benchmark = spec.system, spec.benchmark
+    cache = fetcher.cache_dir
+    code = args.code or published_code_tree(cache, args.mirror, args.offline)
+    built = build_program(args.dut, spec, code, args.build_dir or cache / "native",
+                          cmsis=lambda: cmsis_tree(cache, args.mirror, args.offline))
+    print(f"{args.dut} DUT: {built.project} {'reused' if built.reused else 'built'} ({built.digest}, {built.program})")
+    return {"program": built.program, "info": {"build": args.build, "program_digest": built.digest,
+                                               "code": str(code)}}
+
+
 def run(args) -> int:
+    from bundle.dut.base import get_dut
     from bundle.fetch.fetcher import Fetcher
     from bundle.runner.session import plan_stimuli, run_benchmark
     from bundle.stimuli.stage import prepared_dir
 
-    label = dut_label(args)
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
+    native = native_program(args, fetcher) if args.dut in ("host", "qemu") else None
+    caps = get_dut(args.dut).capabilities
+    if native:
+        label = {"dut_kind": caps["run_info_kind"], "backend": None, "emulated_infer_ms": None,
+                 "dut": args.dut, **native["info"]}
+    else:
+        label = dut_label(args)
     stimuli = args.stimuli or prepared_dir(fetcher.cache_dir, DATASET[args.benchmark]) \
         or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
     n, w = iteration_counts(args)
@@ -111,16 +151,45 @@ def run(args) -> int:
         options.update(backend=args.backend, benchmark=args.benchmark,
                        model=fetcher.fetch(MODEL_FILES[args.benchmark]), baud=args.sim_baud,
                        infer_ms=args.sim_infer_ms, faults=args.fault, seed=args.seed)
+    if native:
+        options["program"] = native["program"]
     with get_dut(args.dut)(**options).open() as port:
         result = run_benchmark(port, args.benchmark, args.mode, stimuli, args.out, n=n, w=w,
                                baud=args.baud, retries=args.retries, limit=args.limit,
                                expected_latency_s=max(args.sim_infer_ms / 1000, 1.0),
+                               check_laps=caps.get("timing") != "emulated",
                                progress=_progress(args.mode))
     for text in result.results:
         print(text)
+    if caps.get("timing") == "emulated" and args.mode == "performance":
+        print(emulated_estimate(result.results, fetcher, args.system, args.benchmark))
     print(f"{result.done} stimuli, {result.faults} faults recovered; "
           f"wrote {args.out}/log.txt, results.txt, {RUN_INFO}")
     return 0
+
+
+def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) -> str:
+    """The emulated latency beside the published one, with their ratio: an estimate, not a verdict."""
+    import re
+
+    from bundle.errors import FetchError
+
+    def latency(text: str) -> float | None:
+        m = re.search(r"Median throughput is ([\d.]+) inf\./sec\.", text)
+        return 1000.0 / float(m[1]) if m and float(m[1]) > 0 else None
+
+    mine = next((v for v in map(latency, texts) if v), None)
+    try:
+        published = fetcher.fetch(f"published/octoml-v1.0/results/{system}/{benchmark}/performance/results.txt")
+        theirs = latency(published.read_text(encoding="utf-8", errors="replace"))
+    except (FetchError, OSError):
+        theirs = None
+    if mine is None:
+        return "emulated latency estimate: not computed (no median throughput)"
+    line = f"emulated latency estimate {mine:.2f} ms (1 instruction per cycle, QEMU -icount)"
+    if theirs:
+        line += f"; published {theirs:.2f} ms; ratio {mine / theirs:.3f} (an estimate, not a verdict)"
+    return line
 
 
 def _progress(mode: str):

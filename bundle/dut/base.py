@@ -3,6 +3,8 @@
 A DUT kind is a small class chosen by name, with what it can do as data:
   sim    the software DUT (bundle/dut/sim.py) on a pseudo-terminal
   board  a real board on a given port (/dev/ttyACM0, rfc2217://host:port, ...)
+  host   the published firmware code compiled for this host, on a pty (bundle/dut/host.py)
+  qemu   the same code on an emulated Cortex-M4F, QEMU mps2-an386 (bundle/dut/qemu.py)
 `with get_dut(name)(**options).open() as port_url:` yields a pyserial URL.
 """
 from __future__ import annotations
@@ -16,6 +18,8 @@ from bundle.errors import ConfigError
 _REGISTRY: dict[str, str] = {
     "sim": "bundle.dut.sim_dut:SimDut",
     "board": "bundle.dut.board:BoardDut",
+    "host": "bundle.dut.host:HostDut",
+    "qemu": "bundle.dut.qemu:QemuDut",
 }
 
 
@@ -23,6 +27,8 @@ class Dut(ABC):
     name: ClassVar[str]
     # timing_comparable: its m-lap-us times mean what a board's mean
     # energy: it can be measured by an EMON
+    # timing: what m-lap-us counts - board | host | emulated; the runner checks laps
+    #   against the host clock except for emulated time
     capabilities: ClassVar[dict]
 
     @abstractmethod

@@ -7,7 +7,7 @@ from bundle.errors import UsageError
 
 class BoardDut(Dut):
     name = "board"
-    capabilities = {"timing_comparable": True, "energy": False, "needs_port": True}
+    capabilities = {"timing": "board", "timing_comparable": True, "energy": False, "needs_port": True}
 
     def __init__(self, port: str | None = None, **_ignored):
         if not port:

@@ -11,7 +11,7 @@ from bundle.dut.sim import SimProcess
 class SimDut(Dut):
     name = "sim"
     # Its times are the host's (or emulated), not a board's; no EMON can measure it.
-    capabilities = {"timing_comparable": False, "energy": False, "needs_port": False}
+    capabilities = {"timing": "host", "timing_comparable": False, "energy": False, "needs_port": False}
 
     def __init__(self, backend: str = "litert", benchmark: str = "kws", model: Path | None = None,
                  baud: int = 115200, infer_ms: float = 0.0, faults: str = "", seed: int = 0,

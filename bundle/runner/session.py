@@ -69,6 +69,8 @@ class RunSettings:
     expected_latency_s: float = 1.0   # per inference, for the infer timeout (spec §1.8)
     infer_slack_s: float = 30.0
     limit: int | None = None
+    # False for a DUT whose m-lap-us counts emulated time (DUT capability timing: emulated)
+    check_laps: bool = True
 
     def infer_timeout_s(self) -> float:
         return (self.n + self.w) * self.expected_latency_s * 2 + self.infer_slack_s
@@ -268,7 +270,8 @@ class Session:
         cmd = f"dut infer {self.s.n} {self.s.w}"
         out += [self._seq(cmd, "dut.?: m-ready", -1), L("parser", f'Command "{cmd}"'),
                 L("parser", "m-ready-finished[dut]")]
-        reply = self.dut.infer(self.s.n, self.s.w, N_VALUES[self.s.benchmark], self.s.infer_timeout_s())
+        reply = self.dut.infer(self.s.n, self.s.w, N_VALUES[self.s.benchmark], self.s.infer_timeout_s(),
+                               check_laps=self.s.check_laps)
         out += self._dut_lines(reply.lines) + [L("dut", "m-ready")]
         return {"key": stim.key, "index": stim.index, "file": stim.path.name, "offset": stim.offset,
                 "label": stim.label, "values": reply.values, "laps": reply.laps,

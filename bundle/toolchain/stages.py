@@ -58,7 +58,9 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
         command += ["--n", str(n), "--w", str(w or 0)]
     if limit:
         command += ["--limit", str(limit)]
-    if sim:
+    if sim and sim.get("dut_kind") == "host":     # the published code compiled for the host
+        command += ["--dut-kind", "host", "--backend-label", sim["backend"]]
+    elif sim:
         command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
                     "--emulated-infer-ms", str(sim["infer_ms"])]
     mounts = [Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)]

@@ -1,0 +1,2 @@
+/* tinyrepro Zephyr shim: <zephyr.h> is <kernel.h>. */
+#include <kernel.h>

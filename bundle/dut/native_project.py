@@ -1,0 +1,87 @@
+"""From `--build <variant>/<board>/<benchmark>` to a program a board-free DUT can run.
+
+The project comes from OctoML's published code tree, fetched by commit through
+bundle/fetch/gittree.py (or a local tree given with --code, e.g. a regenerated one); a
+CMSIS-NN project also gets the pinned CMSIS (lock toolchain.cmsis) the same way.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bundle.dut import native_build
+from bundle.dut.native_build import BuildResult, NativeBuilder, Project
+from bundle.errors import ConfigError, ReproError, StageUnavailable, UsageError
+from bundle.fetch.gittree import GitPin, GitTreeFetcher
+
+BUILD_RE = re.compile(r"^(?P<variant>[\w.-]+)/(?P<board>[\w.-]+)/(?P<benchmark>kws|ic|vww|ad)$")
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    variant: str
+    board: str
+    benchmark: str
+
+    @classmethod
+    def parse(cls, text: str) -> "BuildSpec":
+        m = BUILD_RE.match(text.strip("/"))
+        if not m:
+            raise UsageError(f"--build {text!r} is not <variant>/<board>/<benchmark>",
+                             hint="e.g. --build microtvm_native/NUCLEO_L4R5ZI/kws")
+        return cls(m["variant"], m["board"], m["benchmark"])
+
+    @property
+    def system(self) -> str:
+        """The results tree's name of the system (its board folders differ: NRF5340DK vs NRF5340-DK)."""
+        board = "NRF5340-DK" if self.board == "NRF5340DK" else self.board
+        return f"{self.variant}/{board}"
+
+    def project_dir(self, code_root: Path) -> Path:
+        for board in dict.fromkeys((self.board, self.board.replace("-", ""))):
+            candidate = Path(code_root) / self.variant / board / self.benchmark
+            if candidate.is_dir():
+                return candidate
+        raise ConfigError(f"the code tree {code_root} has no project {self.variant}/{self.board}/{self.benchmark}",
+                          hint="list the tree's <variant>/<board>/<benchmark> folders for the right name")
+
+
+def published_code_tree(cache_dir: Path, mirror: Path | None, offline: bool,
+                        pin: GitPin | None = None, run=subprocess.run) -> Path:
+    """closed/OctoML/code/ at the pinned commit (or at `pin`, e.g. a test's own repository)."""
+    if pin is None:
+        from bundle.fetch.gittree import published_code
+
+        return published_code(cache_dir, mirror, offline, run=run)
+    return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin)
+
+
+def cmsis_tree(cache_dir: Path, mirror: Path | None, offline: bool, run=subprocess.run) -> Path:
+    """The pinned CMSIS_5 checkout root (holding CMSIS/NN, CMSIS/Core, CMSIS/DSP)."""
+    from bundle.fetch.lock import load_lock
+
+    pin = GitPin.from_toolchain(load_lock().toolchain, "cmsis")
+    return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin).parent
+
+
+def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
+                  cmsis: "callable | None" = None, builder: NativeBuilder | None = None) -> BuildResult:
+    """Compile the project for `kind` (host | qemu). `cmsis()` returns the CMSIS root; a
+    CMSIS-NN project whose CMSIS cannot be fetched is StageUnavailable with the reason."""
+    from bundle.dut.qemu import build_defines
+
+    project = Project.load(spec.project_dir(code_root))
+    cmsis_root = None
+    if project.cmsis:
+        if cmsis is None:
+            raise StageUnavailable(f"{project.name} needs CMSIS-NN and no CMSIS source was given",
+                                   hint="pass cmsis= (the pinned CMSIS_5 checkout)")
+        try:
+            cmsis_root = cmsis()
+        except ReproError as err:
+            raise StageUnavailable(f"{project.name} needs the pinned CMSIS (ARM-software/CMSIS_5): "
+                                   f"{err.message}", hint=err.hint) from None
+    target = native_build.HOST if kind == "host" else native_build.qemu_target(build_defines(spec.board))
+    return (builder or NativeBuilder(build_dir)).build(project, target, cmsis_root)

@@ -1,0 +1,80 @@
+"""A DUT process that announces its pseudo-terminal on stdout (the host program, QEMU)."""
+from __future__ import annotations
+
+import collections
+import re
+import select
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from bundle.errors import DutError
+
+
+class PtyProcess:
+    """`with PtyProcess(argv, port_re) as port:` starts argv and yields the pty it names.
+
+    stderr is merged into stdout; after the port line a thread keeps reading (so the
+    process never blocks on a full pipe) and keeps the last lines for error messages.
+    """
+
+    def __init__(self, argv: list[str], port_re: str, what: str, start_timeout_s: float = 30.0,
+                 cwd: Path | None = None):
+        self.argv = argv
+        self.port_re = re.compile(port_re)
+        self.what = what
+        self.start_timeout_s = start_timeout_s
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+        self._drainer: threading.Thread | None = None
+        self.tail: collections.deque[str] = collections.deque(maxlen=50)
+
+    def __enter__(self) -> str:
+        try:
+            self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.cwd)
+        except OSError as err:
+            raise DutError(f"cannot start the {self.what}: {err}", hint="make deps installs what it needs") from None
+        port = self._read_port()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+        return port
+
+    def _read_port(self) -> str:
+        deadline = time.monotonic() + self.start_timeout_s
+        out = self.proc.stdout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([out], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = out.readline().decode(errors="replace")
+            if not line:            # the process ended
+                break
+            self.tail.append(line.rstrip())
+            if m := self.port_re.search(line):
+                return m[1]
+        self.kill()
+        raise DutError(f"the {self.what} did not announce its serial port: "
+                       f"{' | '.join(list(self.tail)[-5:]) or 'no output'}",
+                       hint=f"run it by hand to see why: {' '.join(self.argv)}")
+
+    def _drain(self) -> None:
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.tail.append(raw.decode(errors="replace").rstrip())
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+        if self._drainer:          # the pipe is at EOF once the process is gone
+            self._drainer.join(2)
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()

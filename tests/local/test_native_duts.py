@@ -1,0 +1,360 @@
+"""Board-free exact DUTs: a firmware project in the published layout, served as a mirror clone
+through the fetch layer, compiled unchanged for this host and for QEMU's Cortex-M4F, run by
+the real runner over a real pty, and checked against the same model computed in Python."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tty
+from pathlib import Path
+
+import pytest
+
+from bundle.cli import main
+from bundle.dut.base import get_dut
+from bundle.dut.firmware import format_value
+from bundle.dut.native_build import HOST, NativeBuilder, Project, qemu_target
+from bundle.dut.native_project import BuildSpec, build_program, published_code_tree
+from bundle.dut.qemu import CALIBRATION, build_defines, read_calibration, timer_scaling
+from bundle.errors import ConfigError, FetchError, NetworkUnavailable, StageUnavailable
+from bundle.fetch.fetcher import default_cache_dir
+from bundle.fetch.gittree import GitPin
+from bundle.published.logs import parse_log
+from bundle.runner.protocol import DutClient, Link, ReplyFault
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "octoml_code"
+BUILD = "microtvm_native/NUCLEO_L4R5ZI/kws"
+UPSTREAM = "closed/OctoML/code/"
+# Compiled programs are cached by content hash: a second session reuses them.
+BUILD_DIR = default_cache_dir() / "native"
+
+needs_host_cc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("g++") is None,
+                                   reason="no host C/C++ compiler (apt-get install build-essential)")
+needs_qemu = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+    reason="arm-none-eabi-gcc or qemu-system-arm missing: make deps installs them")
+
+
+# -- the fixture model, computed independently --------------------------------------------------
+def fixture_model(stimulus: bytes) -> list[float]:
+    """The fixture's dense layer 490 -> 12 (model/codegen/host/src/default_lib0.c) in Python,
+    dequantised with OUT_QUANT_SCALE/ZERO and printed as the firmware prints (3 decimals)."""
+    x = [b - 256 if b > 127 else b for b in stimulus[:490]]
+    out = []
+    for j in range(12):
+        acc = 100 * j - 500 + sum((xi + 128) * ((31 * i + 17 * j) % 15 - 7) for i, xi in enumerate(x))
+        q = ((acc * 131072 + (1 << 23)) >> 24) - 20
+        q = max(-128, min(127, q))
+        out.append(float(format_value(0.00390625 * (q + 128))))
+    return out
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def code_tree(tmp_path_factory) -> Path:
+    """The fixture committed into a mirror clone of tiny_results_v1.0, fetched by commit."""
+    base = tmp_path_factory.mktemp("native")
+    repo = base / "mirror" / "git" / "tiny_results_v1.0"
+    shutil.copytree(FIXTURE, repo / UPSTREAM)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "fixture")
+    pin = GitPin("mlcommons/tiny_results_v1.0", _git(repo, "rev-parse", "HEAD"), UPSTREAM)
+    return published_code_tree(base / "cache", base / "mirror", offline=True, pin=pin)
+
+
+@pytest.fixture(scope="session")
+def host_build(code_tree):
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    return build_program("host", BuildSpec.parse(BUILD), code_tree, BUILD_DIR)
+
+
+@pytest.fixture(scope="session")
+def qemu_build(code_tree):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc missing: make deps installs it")
+    return build_program("qemu", BuildSpec.parse(BUILD), code_tree, BUILD_DIR)
+
+
+def _run(kind: str, code_tree: Path, fetcher, out: Path, *extra: str) -> int:
+    return main(["run", "--dut", kind, "--build", BUILD, "--code", str(code_tree), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out), *extra])
+
+
+def _assert_outputs_are_the_models(out: Path, kws_dataset: Path, count: int) -> None:
+    outputs = parse_log(out / "log.txt").outputs
+    assert len(outputs) == count
+    for o in outputs:
+        assert list(o.values) == fixture_model((kws_dataset / o.file).read_bytes()), o.file
+
+
+# -- the project as its build files describe it ---------------------------------------------------
+def test_project_reads_cmake_definitions_and_kconfig(code_tree):
+    p = Project.load(BuildSpec.parse(BUILD).project_dir(code_tree))
+    assert p.defines["MAX_DB_INPUT_SIZE"] == "490" and p.defines["OUT_QUANT_ZERO"] == "-128"
+    assert p.defines["EE_CFG_ENERGY_MODE"] == "0"              # ${ENERGY_MODE} from option()
+    assert Project.load(p.root, energy_mode=True).defines["EE_CFG_ENERGY_MODE"] == "1"
+    assert p.kconfig["CONFIG_RING_BUFFER"] == "1" and "CONFIG_UART_CONSOLE" not in p.kconfig
+    assert p.optimisation() == "-O2" and not p.cmsis
+    names = {s.relative_to(p.root).as_posix() for s in p.sources()}
+    assert {"src/api/internally_implemented.cpp", "src/main.cpp", "model/codegen/host/src/default_lib0.c",
+            "crt/src/runtime/crt/memory/stack_allocator.c"} <= names
+
+
+def test_build_spec_names_the_results_system():
+    assert BuildSpec.parse("microtvm_cmsis_nn/NRF5340DK/vww").system == "microtvm_cmsis_nn/NRF5340-DK"
+
+
+@needs_host_cc
+def test_build_is_cached_by_content_not_location(code_tree, host_build, tmp_path):
+    elsewhere = tmp_path / "code"
+    shutil.copytree(code_tree, elsewhere)
+    again = build_program("host", BuildSpec.parse(BUILD), elsewhere, BUILD_DIR)
+    assert again.reused and again.digest == host_build.digest
+
+
+BAD = REPO / "tests" / "corpus" / "native"
+
+
+@needs_host_cc
+@pytest.mark.parametrize("case", sorted(p.name for p in BAD.iterdir() if (p / "expect.yaml").is_file()))
+def test_bad_project(case, tmp_path):
+    import yaml
+
+    from bundle import errors
+
+    expect = yaml.safe_load((BAD / case / "expect.yaml").read_text())
+    with pytest.raises(getattr(errors, expect["error"])) as err:
+        NativeBuilder(tmp_path).build(Project.load(BAD / case / "project"), HOST)
+    assert expect["message"] in err.value.message and err.value.hint
+
+
+@pytest.mark.parametrize("spec", ["microtvm_native/kws", "microtvm_native/NUCLEO_L4R5ZI/ecg",
+                                  "a/b/c/kws", "../NUCLEO_L4R5ZI/kws x"])
+def test_bad_build_spec_is_a_usage_error(spec):
+    from bundle.errors import UsageError
+
+    with pytest.raises(UsageError):
+        BuildSpec.parse(spec)
+
+
+def test_cmsis_project_is_not_run_when_cmsis_cannot_be_fetched(code_tree, tmp_path):
+    tree = tmp_path / "code"
+    shutil.copytree(code_tree, tree)
+    cmake = tree / BUILD / "CMakeLists.txt"
+    cmake.write_text(cmake.read_text().replace("set(ENABLE_CMSIS FALSE)", "set(ENABLE_CMSIS TRUE)"))
+
+    def unreachable():
+        raise NetworkUnavailable("git fetch failed: could not resolve host github.com", hint="check the network")
+
+    with pytest.raises(StageUnavailable, match="pinned CMSIS"):
+        build_program("host", BuildSpec.parse(BUILD), tree, tmp_path / "build", cmsis=unreachable)
+
+
+# -- host DUT -------------------------------------------------------------------------------------
+@needs_host_cc
+def test_host_dut_prints_the_fixture_models_outputs(code_tree, host_build, fetcher, kws_dataset, tmp_path, capsys):
+    out = tmp_path / "host"
+    assert _run("host", code_tree, fetcher, out, "--limit", "25") == 0, capsys.readouterr().err
+    _assert_outputs_are_the_models(out, kws_dataset, 25)
+    info = json.loads((out / "run-info.json").read_text())
+    assert info["dut_kind"] == "host" and info["dut"] == "host" and info["program_digest"] == host_build.digest
+    assert (out / "log.txt").read_text().count("dut: m-lap-us-") == 1 + 2 * 25   # the header's timestamp, 2 per infer
+
+
+@needs_host_cc
+def test_host_reboot_comes_back_on_the_same_pty(host_build):
+    """An overflowing UART ring buffer makes the fixture abort and sys_reboot: the shim
+    re-executes the program on the same pseudo-terminal, which boots and answers again."""
+    import time
+
+    import serial
+
+    from bundle.dut.host import HostDut
+
+    with HostDut(program=host_build.program).open() as port:
+        link = serial.serial_for_url(port, timeout=0.2)
+        try:
+            link.write(b"x" * 3000)
+            seen, deadline = b"", time.monotonic() + 15
+            while b"m-init-done" not in seen and time.monotonic() < deadline:
+                seen += link.read(4096)
+            assert b"TVMPlatformAbort: 000beef2" in seen and b"m-init-done" in seen, seen[-300:]
+            time.sleep(0.2)
+            link.reset_input_buffer()
+            link.write(b"name%")
+            reply, deadline = b"", time.monotonic() + 5
+            while b"m-ready" not in reply and time.monotonic() < deadline:
+                reply += link.read(256)
+            assert b"m-name-dut-[tinyrepro-fixture]" in reply
+        finally:
+            link.close()
+
+
+@needs_host_cc
+def test_printk_formats_like_zephyr(tmp_path):
+    """The shim's own formatter: %f ties toward zero (as the published logs), ints, padding."""
+    proj = tmp_path / "fmt"
+    (proj / "src").mkdir(parents=True)
+    (proj / "CMakeLists.txt").write_text("project(fmt)\n")
+    (proj / "src" / "fmt.cpp").write_text(r'''
+#include <kernel.h>
+#include <stdio.h>
+int main() {
+  char b[256];
+  snprintk(b, sizeof b, "%.3f|%.3f|%.3f|%.3f|%.2f|%f|%lu|%d|%08x|%-4s|%5d|%c|%%|%0.3f",
+           0.0625f, 0.1875f, 0.99609375f, -0.0625, 11.8886, 1.5, 4294967295ul, -42, 0xbeef1, "ab", 7, 'z',
+           11.8885);
+  fprintf(stderr, "<%s>\n", b);
+  return 0;
+}
+''')
+    built = NativeBuilder(tmp_path / "build").build(Project.load(proj), HOST)
+    done = subprocess.run([str(built.program)], capture_output=True, text=True, timeout=10)
+    assert re.search(r"<(.*)>", done.stderr)[1] == \
+        "0.062|0.187|0.996|-0.062|11.89|1.500000|4294967295|-42|000beef1|ab  |    7|z|%|11.888"
+
+
+# -- qemu DUT -------------------------------------------------------------------------------------
+def test_timer_scaling_is_derived_in_whole_numbers():
+    assert timer_scaling(120_000_000) == {"insn_per_tick": 40, "insn_per_us": 120}
+    assert timer_scaling(128_000_000, shift=3) == {"insn_per_tick": 5, "insn_per_us": 128}
+    with pytest.raises(ConfigError):
+        timer_scaling(120_000_000, shift=4)        # 40 ns per tick is not a whole number of 16 ns
+    with pytest.raises(ConfigError):
+        build_defines("NO_SUCH_BOARD")
+
+
+@needs_qemu
+def test_qemu_clock_counts_instructions_as_cycles_at_120_mhz():
+    image = NativeBuilder(BUILD_DIR).build(Project.load(CALIBRATION),
+                                           qemu_target(build_defines("NUCLEO_L4R5ZI"))).program
+    rows = read_calibration(image)
+    assert [r["n"] for r in rows] == [1000, 100000, 1000000, 5000000]
+    for r in rows:
+        # the loop's 2n instructions, plus the clock read itself (a few 40-instruction ticks)
+        assert 0 <= r["cycles"] - r["insn"] <= 400, r
+        assert abs(r["us"] - r["insn"] / 120) <= 4, r
+
+
+@needs_qemu
+def test_qemu_dut_gives_the_same_outputs(code_tree, qemu_build, fetcher, kws_dataset, tmp_path, capsys):
+    out = tmp_path / "qemu"
+    assert _run("qemu", code_tree, fetcher, out, "--limit", "4") == 0, capsys.readouterr().err
+    _assert_outputs_are_the_models(out, kws_dataset, 4)
+    assert json.loads((out / "run-info.json").read_text())["dut_kind"] == "emulated"
+
+
+@needs_qemu
+def test_qemu_performance_shows_an_estimate_beside_the_published_latency(code_tree, qemu_build, fetcher,
+                                                                         published_root, tmp_path, capsys):
+    from bundle.diff import diff_mode_dirs
+
+    out = tmp_path / "perf"
+    assert _run("qemu", code_tree, fetcher, out, "--mode", "performance", "--n", "200", "--w", "1") == 0
+    printed = capsys.readouterr().out
+    m = re.search(r"emulated latency estimate ([\d.]+) ms .*published 144\.03 ms; ratio ([\d.]+)", printed)
+    assert m, printed
+    assert float(m[2]) == pytest.approx(float(m[1]) / 144.03, abs=0.001)
+    laps = parse_log(out / "log.txt").laps
+    assert len(laps) == 11 and all(laps[2 * k + 2] > laps[2 * k + 1] for k in range(5))
+    rows = {r["metric"]: r for r in diff_mode_dirs(published_root / "results" / BUILD / "performance", out)}
+    latency = rows["latency_ms"]
+    assert latency["verdict"] == "NOT_COMPARABLE" and latency["dut"] == "emulated"
+    assert "emulated estimate" in latency["reason"] and "beside published 144.03 ms (ratio" in latency["reason"]
+
+
+# -- the runner's lap check follows the DUT's timing capability ----------------------------------
+def test_only_emulated_timing_skips_the_lap_check():
+    timing = {k: get_dut(k).capabilities["timing"] for k in ("board", "sim", "host", "qemu")}
+    assert timing == {"board": "board", "sim": "host", "host": "host", "qemu": "emulated"}
+
+
+def test_emulated_laps_are_not_held_to_the_host_clock():
+    master, slave = os.openpty()
+    tty.setraw(master)
+    link = Link.open(os.ttyname(slave), 115200)
+    values = ",".join(["0.000"] * 12)
+    # 5 s of emulated time, answered at once
+    reply = "".join(f"{ln}\r\n" for ln in ["m-warmup-start-0", "m-warmup-done", "m-infer-start-1",
+                                           "m-lap-us-1000000", "m-lap-us-6000000", "m-infer-done",
+                                           f"m-results-[{values}]", "m-ready"]).encode()
+    try:
+        os.write(master, reply)
+        with pytest.raises(ReplyFault, match="implausible"):
+            DutClient(link).infer(1, 0, 12, timeout_s=1.0)
+        os.write(master, reply)
+        assert DutClient(link).infer(1, 0, 12, timeout_s=1.0, check_laps=False).laps == [1000000, 6000000]
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
+
+
+# -- the real published code, when the fetch layer can reach it -----------------------------------
+@needs_host_cc
+def test_published_kws_native_on_the_host_matches_the_published_log(fetcher, published_root, tmp_path, capsys):
+    try:
+        code = published_code_tree(fetcher.cache_dir, fetcher.mirror, offline=True)
+    except FetchError as err:
+        pytest.skip(f"the published code tree cannot be fetched here: {err.message}")
+    out = tmp_path / "published-host"
+    assert main(["run", "--dut", "host", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out)]) == 0
+    ours = parse_log(out / "log.txt").outputs
+    theirs = parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs
+    assert sum(a.values == b.values for a, b in zip(ours, theirs)) == len(theirs) == 1000
+
+
+# -- `tinyrepro reproduce` runs the host DUT when the code is reachable --------------------------
+@needs_host_cc
+def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, fetcher, tmp_path):
+    import dataclasses
+
+    from bundle import stages
+    from bundle.config import load_reproduce_config
+    from bundle.dut.select import choose_dut
+
+    cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
+    ctx = stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=12,
+                         backends=list(cfg.sim.backends), system="microtvm_native/NUCLEO_L4R5ZI", offline=True)
+    ctx.inputs = stages.fetch_inputs(fetcher, cfg)
+    ctx.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
+    runs = stages.run_benchmarks(ctx)
+    assert [(r["label"], r["dut_kind"], r["mode"]) for r in runs] == [("host", "host", "accuracy")]
+    assert json.loads((runs[0]["dir"] / "run-info.json").read_text())["dut_kind"] == "host"
+    ctx.run_dirs = runs
+    rows = stages.diff_runs(ctx)
+    assert {r["system"] for r in rows} == {"microtvm_native/NUCLEO_L4R5ZI"} and {r["dut"] for r in rows} == {"host"}
+    # a 12-stimulus prefix is shown but never judged; the fixture's outputs are not the published ones
+    assert all(r["verdict"] in ("NOT_COMPARABLE", "NOT_RUN") for r in rows)
+    assert rows[0]["outputs_total"] == 1000 and rows[0]["outputs_equal"] == 0
+
+
+@needs_qemu
+def test_published_kws_native_on_qemu_matches_the_published_log(fetcher, published_root, tmp_path, capsys):
+    try:
+        code = published_code_tree(fetcher.cache_dir, fetcher.mirror, offline=True)
+    except FetchError as err:
+        pytest.skip(f"the published code tree cannot be fetched here: {err.message}")
+    out = tmp_path / "published-qemu"
+    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out),
+                 "--limit", "10"]) == 0
+    theirs = {o.file: o.values for o in parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs}
+    ours = parse_log(out / "log.txt").outputs
+    assert len(ours) == 10 and all(o.values == theirs[o.file] for o in ours)
+    perf = tmp_path / "published-qemu-perf"
+    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
+                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(perf),
+                 "--mode", "performance"]) == 0
+    print(capsys.readouterr().out)   # the estimate beside the published 144.03 ms, for the record
