@@ -32,11 +32,30 @@ UPSTREAM = "closed/OctoML/code/"
 # Compiled programs are cached by content hash: a second session reuses them.
 BUILD_DIR = default_cache_dir() / "native"
 
-needs_host_cc = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("g++") is None,
-                                   reason="no host C/C++ compiler (apt-get install build-essential)")
-needs_qemu = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="arm-none-eabi-gcc or qemu-system-arm missing: make deps installs them")
+
+def _tools_or_skip(tools: list[str], hint: str) -> None:
+    """Missing compilers or QEMU: skip here, but FAIL on CI (CI=true), where `make deps`
+    installs them, so a missing install step cannot hide behind a skip."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        reason = f"{', '.join(missing)} missing: {hint}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def host_cc() -> None:
+    _tools_or_skip(["gcc", "g++"], "apt-get install build-essential (make deps)")
+
+
+@pytest.fixture(scope="session")
+def qemu_tools() -> None:
+    _tools_or_skip(["arm-none-eabi-gcc", "qemu-system-arm"], "make deps installs them")
+
+
+needs_host_cc = pytest.mark.usefixtures("host_cc")
+needs_qemu = pytest.mark.usefixtures("qemu_tools")
 
 
 # -- the fixture model, computed independently --------------------------------------------------
