@@ -12,6 +12,17 @@ from pathlib import Path
 from bundle.errors import DutError
 
 
+def stop_process(proc: subprocess.Popen | None, grace_s: float = 5.0) -> None:
+    """Terminate a DUT process, then kill it if it does not leave within `grace_s`."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class PtyProcess:
     """`with PtyProcess(argv, port_re) as port:` starts argv and yields the pty it names.
 
@@ -64,13 +75,7 @@ class PtyProcess:
             self.tail.append(raw.decode(errors="replace").rstrip())
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def __exit__(self, *exc) -> None:
         self.kill()

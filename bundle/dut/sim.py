@@ -220,13 +220,9 @@ class SimProcess:
 
     def kill(self) -> None:
         """Stop the DUT process now (to the runner this looks like an unplugged board)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from bundle.dut.ptyproc import stop_process
+
+        stop_process(self.proc)
 
     def __exit__(self, *exc) -> None:
         self.kill()

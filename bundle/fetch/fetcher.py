@@ -9,7 +9,6 @@ with a Range request. A file whose digest differs is deleted and is an error.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
+from bundle.fsutil import sha256_file as _digest
 from bundle.fetch.lock import Archive, Lock, LockedFile, load_lock
 
 MIRROR_ENV = "TINYREPRO_MIRROR"
@@ -30,12 +30,6 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "artifacts" / "cache"
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

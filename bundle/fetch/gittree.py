@@ -10,7 +10,6 @@ run report records. Nothing lands in the cache unless the whole checkout succeed
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
+from bundle.fsutil import sha256_file
 
 MANIFEST = "MANIFEST.sha256"
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -49,17 +49,9 @@ class GitPin:
         return f"https://github.com/{self.repo}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def manifest_of(root: Path) -> dict[str, str]:
     """relative path -> SHA-256 of every file under `root` (the manifest itself excluded)."""
-    return {p.relative_to(root).as_posix(): _sha256(p)
+    return {p.relative_to(root).as_posix(): sha256_file(p)
             for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 

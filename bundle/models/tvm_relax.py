@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bundle.errors import ConfigError, EngineError
+from bundle.fsutil import sha256_file as _sha256
 from bundle.models.base import ModelBackend
 from bundle.models.tensors import TensorSpec, check_fits, to_input, to_values
 
@@ -142,10 +143,6 @@ def _store_entry(entry: Path, key: dict, executable) -> None:
     tmp_meta = entry / f"{_META}.tmp"
     tmp_meta.write_text(json.dumps(meta, indent=1))
     os.replace(tmp_meta, entry / _META)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _io_specs(model_bytes: bytes, label: str) -> tuple[TensorSpec, TensorSpec]:

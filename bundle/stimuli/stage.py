@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bundle.errors import ConfigError, FetchError, NetworkUnavailable, ParseError, ReproError
 from bundle.fetch.fetcher import _progress
-from bundle.fsutil import atomic_output
+from bundle.fsutil import atomic_output, sha256_file as _sha
 from bundle.stimuli.sources import SETS, labels_rows
 
 READY, NOT_RUN, FAILED = "READY", "NOT_RUN", "FAILED"
@@ -62,14 +62,6 @@ class SetResult:
 
     def summary(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _records(folder: Path) -> dict[str, str]:

@@ -8,12 +8,12 @@ unified diff of the differing files written next to the report).
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import tarfile
 from pathlib import Path
 
 from bundle.errors import ParseError
+from bundle.fsutil import sha256_file as sha256
 
 BYTE_IDENTICAL, EQUIVALENT, DIFFERENT = "byte-identical", "equivalent", "different"
 WORKSPACE_HEADER = "codegen/host/include/tvmgen_default.h"
@@ -25,10 +25,6 @@ _VOLATILE = [re.compile(p, re.I) for p in (
     r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}",
 )]
 _ABS_PATH = re.compile(r"(?<![\w.])/(?:[\w.+-]+/)+[\w.+-]*")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def files_of(root: Path) -> dict[str, Path]:
