@@ -38,6 +38,8 @@ class Context:
     system_given: bool = False # --system: a board run is diffed against that system only
     engine_obj: object = None
     energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
+    codediff_rows: list[dict] = field(default_factory=list)     # one per compared build
+    firmware_records: list[dict] = field(default_factory=list)  # one per firmware built
     notes: list[str] = field(default_factory=list)
     stimuli: dict[str, Path] = field(default_factory=dict)        # benchmark -> prepared set folder
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has none
@@ -236,8 +238,8 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
                                 out / "codediff" / f"{cfg.name}.diff", cfg.workspace_size)
         with open(out / "codediff.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
-        ctx.notes.append(f"code diff {cfg.name}: {row['verdict']}" + (f" ({row['diff']})" if row["diff"] else ""))
         rows.append(row)
+        ctx.codediff_rows.append(row)
     return {"details": {r["build"]: r["verdict"] for r in rows}}
 
 
@@ -259,6 +261,7 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
             work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
             record = firmware_record(cfg, work, energy=energy, swapped=swap)
             (out / "firmware" / f"{record['build']}.json").write_text(json.dumps(record, indent=2) + "\n")
+            ctx.firmware_records.append(record)
             details[record["build"]] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
     return {"details": details}
 
@@ -516,6 +519,40 @@ def not_run_rows(ctx: Context) -> list[dict]:
     return rows
 
 
+def _stage_reason(pipe: Pipeline, name: str) -> str:
+    rec = next((r for r in pipe.records if r.stage == name), None)
+    if rec is None:
+        return f"stage {name} was not reached"
+    return rec.reason or rec.status
+
+
+def code_diff_section(ctx: Context, pipe: Pipeline) -> list[dict]:
+    """A row per published build: byte-identical, equivalent or different, else NOT_RUN and why."""
+    from bundle.toolchain.config import compile_configs
+
+    done = {r["build"]: r for r in ctx.codediff_rows}
+    rows = []
+    for cfg in compile_configs():
+        r = done.get(cfg.name)
+        rows.append({"build": cfg.name, "verdict": r["verdict"], "files": r["files"],
+                     "byte_identical": r["byte_identical"], "detail": r["diff"] or ""} if r else
+                    {"build": cfg.name, "verdict": "NOT_RUN", "files": None, "byte_identical": None,
+                     "detail": _stage_reason(pipe, "codediff")})
+    return rows
+
+
+def firmware_section(ctx: Context, pipe: Pipeline) -> list[dict]:
+    """A row per firmware image: its hash, whether two builds agreed, flash/RAM against the SoC."""
+    from bundle.toolchain.config import compile_configs
+
+    if not ctx.firmware_records:
+        why = _stage_reason(pipe, "firmware")
+        return [{"build": cfg.name, "status": "NOT_RUN", "reason": why} for cfg in compile_configs()]
+    return [{"build": r["build"], "status": "BUILT", "elf_sha256": r["elf_sha256"],
+             "reproducible": r["reproducible"], "flash_pct": r["memory"].get("flash_pct"),
+             "ram_pct": r["memory"].get("ram_pct"), "model": r["model"]} for r in ctx.firmware_records]
+
+
 def write_report(ctx: Context, pipe: Pipeline) -> int:
     from dataclasses import asdict
 
@@ -535,7 +572,8 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
         notes.insert(0, "no board attached: a software DUT (sim) stood in; its throughput says nothing "
                         "about the board and is NOT_COMPARABLE")
     paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",
-                        notes, stages=stages, environment=env)
+                        notes, stages=stages, code_diff=code_diff_section(ctx, pipe),
+                        firmware=firmware_section(ctx, pipe), environment=env)
     print(terminal_report(ctx.rows, notes))
     for rec in pipe.records:
         print(f"  {rec.status:8} {rec.stage}{': ' + rec.reason if rec.reason else ''}")

@@ -50,7 +50,7 @@ def _mismatch_lines(rows: list[dict]) -> list[str]:
 
 
 def _section_md(name: str, value) -> list[str]:
-    lines = [f"## {name.capitalize()}", ""]
+    lines = [f"## {name.replace('_', ' ').capitalize()}", ""]
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         lines.append(tabulate(value, headers="keys", tablefmt="github"))
     elif isinstance(value, dict):

@@ -139,3 +139,27 @@ def test_energy_firmware_on_request(tmp_path):
     assert len(energy) == 12 and all(s.command[s.command.index("--work") + 1].endswith("-energy") for s in energy)
     record = json.loads((tmp_path / "run" / "toolchain" / "firmware" / "microtvm_native-nucleo_l4r5zi-kws-energy.json").read_text())
     assert record["energy"] is True
+
+
+def test_report_has_a_code_diff_and_a_firmware_row_per_build(tmp_path):
+    from bundle.pipeline import Pipeline
+
+    engine = FakeEngine(tmp_path / "run", differ="microtvm_native-nucleo_l4r5zi-vww")
+    ctx = _ctx(tmp_path, engine=engine)
+    ctx.inputs["code"] = _code_tree(tmp_path)
+    pipe = Pipeline(tmp_path / "run")
+    for name in ("compile", "codediff", "firmware"):
+        pipe.stage(name, lambda name=name: stages.toolchain_stage(ctx, name, {"code", "compile"}))
+    diff_rows = {r["build"]: r for r in stages.code_diff_section(ctx, pipe)}
+    assert len(diff_rows) == 12 and diff_rows["microtvm_native-nucleo_l4r5zi-vww"]["verdict"] == "different"
+    assert Path(diff_rows["microtvm_native-nucleo_l4r5zi-vww"]["detail"]).is_file()
+    fw = stages.firmware_section(ctx, pipe)
+    assert len(fw) == 12 and all(r["status"] == "BUILT" and r["reproducible"] for r in fw)
+
+    (tmp_path / "idle").mkdir()
+    idle = _ctx(tmp_path / "idle")
+    idle_pipe = Pipeline(tmp_path / "idle" / "run")
+    idle_pipe.skip("codediff", "needs the output of stage(s) code, compile, which did not run")
+    rows = stages.code_diff_section(idle, idle_pipe)
+    assert {r["verdict"] for r in rows} == {"NOT_RUN"} and "code, compile" in rows[0]["detail"]
+    assert {r["reason"] for r in stages.firmware_section(idle, idle_pipe)} == {"stage firmware was not reached"}
