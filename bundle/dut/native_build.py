@@ -154,10 +154,12 @@ class Target:
     link_flags: tuple[str, ...]
     defines: dict[str, str] = field(default_factory=dict)
     package: str = ""                    # the Debian package that provides the compiler
+    include_dirs: tuple[str, ...] = ()   # relative to bundle/dut/native, searched before the shim
 
 
 HOST = Target("host", os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++"), os.environ.get("AR", "ar"), (),
-              ("shim.c", "port_host.c"), ("-lpthread", "-lm"), package="build-essential")
+              ("shim.c", "port_host.c"), ("-lpthread", "-lm"), package="build-essential",
+              include_dirs=("host/include",))  # the libc behaviour of newlib the sources rely on
 
 
 def qemu_target(defines: dict[str, str]) -> Target:
@@ -209,7 +211,8 @@ class NativeBuilder:
         groups = project.source_groups(cmsis_root)
         groups["app"] = groups["app"] + [NATIVE / "src" / s for s in target.shim_sources]
         sources = list(dict.fromkeys(p for g in groups.values() for p in g))
-        includes = project.include_dirs(cmsis_root) + [SHIM_INCLUDE, NATIVE / "src"]
+        includes = (project.include_dirs(cmsis_root) + [NATIVE / d for d in target.include_dirs]
+                    + [SHIM_INCLUDE, NATIVE / "src"])
         defines = {**project.kconfig, **project.defines, "__ZEPHYR__": "1", **target.defines}
         flags = (*target.arch_flags, project.optimisation(), *COMMON_FLAGS,
                  *(f"-D{k}={v}" for k, v in sorted(defines.items())), *(f"-I{d}" for d in includes))

@@ -243,6 +243,41 @@ int main() {
         "0.062|0.187|0.996|-0.062|11.89|1.500000|4294967295|-42|000beef1|ab  |    7|z|%|11.888"
 
 
+def _libc_reliance_project(root: Path) -> Project:
+    """Includes as the published sources have them: tvmruntime.h uses int8_t after only
+    <unistd.h> (newlib brings <stdint.h> types with it), tvmruntime.cpp PRIu64 with no
+    <inttypes.h> of its own (Zephyr's <sys/printk.h>, included by <kernel.h>, has it)."""
+    (root / "src").mkdir(parents=True)
+    (root / "CMakeLists.txt").write_text("project(libc_reliance)\n")
+    (root / "src" / "first.h").write_text("#include <stdarg.h>\n#include <unistd.h>\nextern int8_t g_zero;\n")
+    (root / "src" / "main.cpp").write_text(r"""
+#include "first.h"
+#include <kernel.h>
+#include <stdio.h>
+int8_t g_zero = -128;
+int main() {
+  char b[64];
+  snprintf(b, sizeof b, "%" PRIu64 "|%" PRId32 "|%d", (uint64_t)146960, (int32_t)-7, g_zero);
+  fprintf(stderr, "<%s>\n", b);
+  return 0;
+}
+""")
+    return Project.load(root)
+
+
+@needs_host_cc
+def test_sources_relying_on_newlib_and_zephyr_includes_build_on_the_host(tmp_path):
+    built = NativeBuilder(tmp_path / "build").build(_libc_reliance_project(tmp_path / "p"), HOST)
+    done = subprocess.run([str(built.program)], capture_output=True, text=True, timeout=10)
+    assert re.search(r"<(.*)>", done.stderr)[1] == "146960|-7|-128"
+
+
+@needs_qemu
+def test_sources_relying_on_newlib_and_zephyr_includes_build_for_qemu(tmp_path):
+    target = qemu_target(build_defines("NUCLEO_L4R5ZI"))
+    assert NativeBuilder(tmp_path / "build").build(_libc_reliance_project(tmp_path / "p"), target).program.is_file()
+
+
 # -- qemu DUT -------------------------------------------------------------------------------------
 def test_timer_scaling_is_derived_in_whole_numbers():
     assert timer_scaling(120_000_000) == {"insn_per_tick": 40, "insn_per_us": 120}

@@ -3,6 +3,8 @@
 #define TINYREPRO_PRINTK_H_
 #include <stdarg.h>
 #include <stddef.h>
+/* Zephyr's printk.h includes it, and sources rely on it (PRIu64 via kernel.h). */
+#include <inttypes.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
