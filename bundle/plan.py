@@ -8,13 +8,19 @@ Interface read by scripts (keep it): {"stages": [{name, image, runnable, reason}
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from bundle import stages
 from bundle.toolchain.config import compile_configs
 
 # stage -> image, for the stages outside the build chain
 OTHER_IMAGES = {"fetch": None, "published-recompute": None, "images": None, "run": "runner",
                 "diff": None, "report": None}
-ORDER = ["fetch", "published-recompute", "images", *stages.TOOLCHAIN, "run", "diff", "report"]
+
+def _order(ctx: stages.Context) -> list[str]:
+    """reproduce's stage order (bundle/commands/reproduce.py _stages)."""
+    return ["fetch", "published-recompute", "images", *stages.TOOLCHAIN,
+            *(f"stimuli:{s}" for s in stages.stimuli_sets(ctx)), "run", "diff", "report"]
 
 
 def _fetch_reason(ctx: stages.Context) -> str:
@@ -25,8 +31,24 @@ def _fetch_reason(ctx: stages.Context) -> str:
             "in the cache can be used")
 
 
-def _images_reason(ctx: stages.Context, docker: bool) -> str:
-    return "" if docker else "no Docker engine reachable: stages run on this host (engine local)"
+def _stimuli_reason(ctx: stages.Context, name: str) -> str:
+    """Why a derived stimulus set cannot be prepared here ("" when it is, or can be)."""
+    from bundle.fetch.lock import load_lock
+    from bundle.stimuli import SETS
+    from bundle.stimuli.stage import prepared_dir
+
+    inputs = ctx.inputs or {}
+    cache, mirror = inputs.get("cache"), (inputs.get("details") or {}).get("mirror")
+    if cache and prepared_dir(Path(cache), name):
+        return ""
+    archive = load_lock().archives.get(SETS[name].archive)
+    if archive is None or not archive.pinned:
+        return f"pin UNSET: archives.{SETS[name].archive} in artifacts/lock.yaml has no SHA-256"
+    in_mirror = bool(mirror) and (Path(mirror) / archive.path).is_file()
+    in_cache = bool(cache) and (Path(cache) / "sha256" / archive.sha256).is_file()
+    if ctx.offline and not (in_mirror or in_cache):
+        return f"offline, and {archive.path} is neither in the cache nor in the mirror"
+    return ""
 
 
 def _image_status(ctx: stages.Context, image: str | None) -> str | None:
@@ -47,18 +69,19 @@ def _image_status(ctx: stages.Context, image: str | None) -> str | None:
 
 def plan(ctx: stages.Context, docker: bool) -> dict:
     rows, ran = [], set()
-    for name in ORDER:
+    for name in _order(ctx):
         if name in stages.TOOLCHAIN:
             image, reason = stages.TOOLCHAIN[name][0], stages.toolchain_blocker(ctx, name, ran)
+        elif name.startswith("stimuli:"):
+            image, reason = None, _stimuli_reason(ctx, name.split(":", 1)[1])
+        elif name == "fetch":
+            image, reason = None, _fetch_reason(ctx)
+        elif name == "images":
+            image, reason = None, "" if docker else "no Docker engine reachable: stages run on this host (engine local)"
         else:
-            image = OTHER_IMAGES[name]
-            reason = {"fetch": lambda: _fetch_reason(ctx), "images": lambda: _images_reason(ctx, docker)}.get(
-                name, lambda: "")()
-        if name == "run" and not ctx.port:
-            reason = reason or ""
-            note = "no board: a software DUT stands in (NOT_COMPARABLE throughput)"
-        else:
-            note = ""
+            image, reason = OTHER_IMAGES[name], ""
+        note = ("no board: the published firmware code on this host (host DUT) if it can be fetched, else "
+                "the software DUT; either way throughput is NOT_COMPARABLE") if name == "run" and not ctx.port else ""
         if name == "run" and image not in ctx.images.get("built", {}):
             note = (note + "; " if note else "") + "runner image not built: runs on this host"
         rows.append({"name": name, "image": image, "runnable": not reason, "reason": reason, "note": note,

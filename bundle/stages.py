@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bundle.config import BENCHMARKS, ReproduceConfig
 from bundle.errors import ConfigError, ReproError, StageUnavailable
+from bundle.fsutil import atomic_output
 from bundle.pipeline import Pipeline, console
 from bundle.published.parse import MODE_METRICS
 
@@ -36,6 +37,7 @@ class Context:
     offline: bool = False
     system: str = ""           # the build on the board (its N/W and build-chain stages)
     system_given: bool = False # --system: a board run is diffed against that system only
+    dut_request: str = "auto"  # auto (board, else host, else sim) or sim
     engine_obj: object = None
     energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
     codediff_rows: list[dict] = field(default_factory=list)     # one per compared build
@@ -195,7 +197,7 @@ def _toolchain_dir(ctx: Context) -> Path:
 
 
 def _fetch_code(ctx: Context, ran: set[str]) -> dict:
-    from bundle.errors import FetchError
+    from bundle.errors import ChecksumMismatch, FetchError
     from bundle.fetch.gittree import published_code
 
     details = ctx.inputs.get("details") or {}
@@ -203,8 +205,10 @@ def _fetch_code(ctx: Context, ran: set[str]) -> dict:
     try:
         tree = published_code(Path(ctx.inputs["cache"]), Path(mirror) if mirror else None,
                               offline=ctx.offline or bool(ctx.upstream_block))
+    except ChecksumMismatch:
+        raise   # a tampered or wrong tree is a failure (exit 4), not a stage this host cannot run
     except FetchError as err:
-        raise StageUnavailable(f"OctoML's code tree could not be fetched: {err.message}") from None
+        raise StageUnavailable(f"OctoML's code tree could not be fetched: {err.message}", hint=err.hint) from None
     ctx.inputs["code"] = tree
     return {"details": {"tree": str(tree), "manifest": str(tree / "MANIFEST.sha256")}}
 
@@ -260,7 +264,8 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
             engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap))
             work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
             record = firmware_record(cfg, work, energy=energy, swapped=swap)
-            (out / "firmware" / f"{record['build']}.json").write_text(json.dumps(record, indent=2) + "\n")
+            with atomic_output(out / "firmware" / f"{record['build']}.json") as tmp:
+                tmp.write_text(json.dumps(record, indent=2) + "\n")
             ctx.firmware_records.append(record)
             details[record["build"]] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
     return {"details": details}
@@ -272,7 +277,10 @@ def _flash_one(ctx: Context, ran: set[str]) -> dict:
     from bundle.toolchain.flash import flash_error, flash_stage
 
     bench = ctx.cfg.offline_benchmarks[0]
-    cfg = next(c for c in compile_configs() if c.system == ctx.system and c.benchmark == bench)
+    cfg = next((c for c in compile_configs() if c.system == ctx.system and c.benchmark == bench), None)
+    if cfg is None:
+        raise ConfigError(f"no compile configuration for {ctx.system} {bench}",
+                          hint="see bundle/data/compile.yaml for the published builds")
     result = _engine(ctx).run(flash_stage(cfg, str(ctx.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb")),
                               check=False)
     if not result.ok:
@@ -387,7 +395,7 @@ def choose_dut(ctx: Context):
         return published_code_tree(ctx.inputs["cache"], Path(mirror) if mirror else None, offline)
 
     if ctx.dut_choice is None:
-        ctx.dut_choice = choose(ctx.port, fetch_code)
+        ctx.dut_choice = choose(ctx.port, fetch_code, requested=ctx.dut_request)
         ctx.notes.append(f"DUT: {ctx.dut_choice.kind}: {ctx.dut_choice.reason}")
     return ctx.dut_choice
 
@@ -545,12 +553,17 @@ def firmware_section(ctx: Context, pipe: Pipeline) -> list[dict]:
     """A row per firmware image: its hash, whether two builds agreed, flash/RAM against the SoC."""
     from bundle.toolchain.config import compile_configs
 
-    if not ctx.firmware_records:
-        why = _stage_reason(pipe, "firmware")
-        return [{"build": cfg.name, "status": "NOT_RUN", "reason": why} for cfg in compile_configs()]
-    return [{"build": r["build"], "status": "BUILT", "elf_sha256": r["elf_sha256"],
-             "reproducible": r["reproducible"], "flash_pct": r["memory"].get("flash_pct"),
-             "ram_pct": r["memory"].get("ram_pct"), "model": r["model"]} for r in ctx.firmware_records]
+    done = {r["build"]: r for r in ctx.firmware_records}
+    names = [cfg.name + suffix for suffix in ("", "-energy") if suffix == "" or ctx.energy_firmware
+             for cfg in compile_configs()]
+    rows = []
+    for name in names:
+        r = done.get(name)
+        rows.append({"build": name, "status": "BUILT", "elf_sha256": r["elf_sha256"],
+                     "reproducible": r["reproducible"], "flash_pct": r["memory"].get("flash_pct"),
+                     "ram_pct": r["memory"].get("ram_pct"), "model": r["model"]} if r else
+                    {"build": name, "status": "NOT_RUN", "reason": _stage_reason(pipe, "firmware")})
+    return rows
 
 
 def write_report(ctx: Context, pipe: Pipeline) -> int:

@@ -28,7 +28,11 @@ def register(sub) -> None:
                    help="where stages run: containers through the Docker engine, or this host (default: auto)")
     p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
                    help="base image for the runner image (e.g. one made by scripts/bootstrap-base-image.sh)")
-    p.add_argument("--backends", default=None, help="software-DUT model runtimes, comma-separated (default: config)")
+    p.add_argument("--dut", choices=["auto", "sim"], default="auto",
+                   help="without --port: auto runs the published firmware code on this host when it can be "
+                        "fetched, else the software DUT; sim always the software DUT (default: auto)")
+    p.add_argument("--backends", default=None,
+                   help="software-DUT model runtimes, comma-separated (default: config); implies --dut sim")
     p.add_argument("--limit", type=int, default=None, help="accuracy runs: only the first N stimuli (quick look)")
     p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
@@ -47,6 +51,7 @@ def run(args) -> int:
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends.split(",") if args.backends else list(cfg.sim.backends),
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
+                         dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False))
     interrupted = False
     try:

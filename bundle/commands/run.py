@@ -126,7 +126,6 @@ def native_program(args, fetcher) -> dict:
 
 
 def run(args) -> int:
-    from bundle.dut.base import get_dut
     from bundle.fetch.fetcher import Fetcher
     from bundle.runner.session import plan_stimuli, run_benchmark
     from bundle.stimuli.stage import prepared_dir

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bundle.commands.fetch import add_fetch_options, fetcher_from_args
-from bundle.errors import EXIT_FETCH
 from bundle.stimuli import SETS, prepare_all
 from bundle.stimuli.stage import FAILED, READY
 
@@ -41,4 +40,4 @@ def run(args) -> int:
         else:
             line += f": {r.reason}"
         print(line)
-    return EXIT_FETCH if any(r.status == FAILED for r in results) else 0
+    return max((r.exit_code for r in results if r.status == FAILED), default=0)

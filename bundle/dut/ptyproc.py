@@ -43,8 +43,10 @@ class PtyProcess:
 
     def __enter__(self) -> str:
         try:
+            # Unbuffered: select() sees only the pipe, so a port line read ahead into a Python
+            # buffer together with an earlier line would never wake it.
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.cwd)
+                                         stdin=subprocess.DEVNULL, cwd=self.cwd, bufsize=0)
         except OSError as err:
             raise DutError(f"cannot start the {self.what}: {err}", hint="make deps installs what it needs") from None
         port = self._read_port()
@@ -66,6 +68,7 @@ class PtyProcess:
             if m := self.port_re.search(line):
                 return m[1]
         self.kill()
+        out.close()
         raise DutError(f"the {self.what} did not announce its serial port: "
                        f"{' | '.join(list(self.tail)[-5:]) or 'no output'}",
                        hint=f"run it by hand to see why: {' '.join(self.argv)}")

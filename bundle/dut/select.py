@@ -19,10 +19,13 @@ class DutChoice:
 
 
 def choose_dut(port: str | None, fetch_code: Callable[[], Path],
-               have_compiler: Callable[[], bool] = lambda: bool(shutil.which("gcc") and shutil.which("g++"))
-               ) -> DutChoice:
+               have_compiler: Callable[[], bool] = lambda: bool(shutil.which("gcc") and shutil.which("g++")),
+               requested: str = "auto") -> DutChoice:
+    """`requested`: auto, or sim (--dut sim, or software-DUT backends named with --backends)."""
     if port:
         return DutChoice("board", f"a board is attached at {port}")
+    if requested == "sim":
+        return DutChoice("sim", "no board attached, and the software DUT was asked for (--dut sim / --backends)")
     if not have_compiler():
         return DutChoice("sim", "no board attached, and no host C/C++ compiler to build the published "
                                 "firmware code (apt-get install build-essential)")

@@ -7,13 +7,10 @@ through `EngineCaps`, so the pipeline can record what isolation a run really had
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bundle.fsutil import atomic_output  # noqa: F401 - re-exported for stages
 from bundle.errors import ConfigError, EngineError

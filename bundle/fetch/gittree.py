@@ -85,6 +85,7 @@ class GitTreeFetcher:
         self.offline = offline
         self.run = run
         self.timeout_s = timeout_s
+        self._local_remote: str | None = None
 
     def cached_root(self, pin: GitPin) -> Path:
         return self.cache_dir / "git" / pin.commit
@@ -97,6 +98,7 @@ class GitTreeFetcher:
             verify_manifest(tree)
             return tree
         remote = self._remote(pin)
+        self._local_remote = None if remote == pin.url else remote
         root.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{pin.commit[:12]}-", dir=root.parent))
         try:
@@ -133,8 +135,10 @@ class GitTreeFetcher:
                                      hint="check the network and retry") from None
         if done.returncode != 0:
             err = (done.stderr or "").strip().splitlines()
-            raise NetworkUnavailable(f"git {' '.join(args[:2])} failed: {err[-1] if err else done.returncode}",
-                                     hint="check the network (github.com) or use a mirror clone at <mirror>/git/")
+            what = f"git {' '.join(args[:2])} failed: {err[-1] if err else done.returncode}"
+            if self._local_remote:  # a mirror clone that lacks the commit: not a network problem
+                raise FetchError(what, hint=f"update the mirror clone: git -C {self._local_remote} fetch origin")
+            raise NetworkUnavailable(what, hint="check the network (github.com) or use a mirror clone at <mirror>/git/")
         return done.stdout
 
     def _checkout(self, pin: GitPin, remote: str, work: Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from bundle.errors import ConfigError, DutError, PortGone
 from bundle.published.parse import DATASET
 from bundle.runner.logwriter import Journal, LogWriter, accuracy_lines, performance_lines, write_results
-from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, DutRebooted, Link, ReplyFault,
+from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, Link, ReplyFault,
                                     ReplyTimeout, RxLine)
 
 log = logging.getLogger(__name__)

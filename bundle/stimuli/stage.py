@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundle.errors import ConfigError, FetchError, NetworkUnavailable, ParseError, ReproError
+from bundle.errors import FetchError, NetworkUnavailable, ParseError, ReproError
 from bundle.fetch.fetcher import _progress
 from bundle.fsutil import atomic_output, sha256_file as _sha
 from bundle.stimuli.sources import SETS, labels_rows
@@ -59,6 +59,7 @@ class SetResult:
     written: int = 0
     seconds: float = 0.0
     archive: str = ""
+    exit_code: int = 0          # a FAILED set's error class decides the command's exit code
 
     def summary(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items()}
@@ -137,7 +138,8 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
             raise ParseError(f"{name} from {archive.path} ({src}): {err.message}", hint=err.hint) from None
     result.kept = len(keep)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(labels_path, folder / "y_labels.csv")
+    with atomic_output(folder / "y_labels.csv") as tmp:  # run scores against it: never half a copy
+        shutil.copyfile(labels_path, tmp)
     result.manifest = _write_manifest(folder, names, _records(folder) | keep)
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)
@@ -176,8 +178,8 @@ def _produce(spec, archive: Path, folder: Path, rows: list[tuple[str, int]], kee
             _progress(progress, f"prepare {spec.name}", len(wanted) * spec.file_size) as advance:
         for fname, data in _chain(first, items):
             if len(data) != spec.file_size:
-                raise ConfigError(f"{spec.name}/{fname}: {len(data)} bytes made, expected {spec.file_size}",
-                                  hint="a bug in bundle/stimuli: please report it")
+                raise ReproError(f"{spec.name}/{fname}: {len(data)} bytes made, expected {spec.file_size}",
+                                 hint="a bug in bundle/stimuli: please report it")
             with atomic_output(folder / fname) as tmp:
                 tmp.write_bytes(data)
             record.write(f"{hashlib.sha256(data).hexdigest()}  {fname}\n")
@@ -199,5 +201,5 @@ def prepare_all(names: list[str], fetcher, out: Path | None = None) -> list[SetR
         try:
             results.append(prepare(name, fetcher, out))
         except ReproError as err:
-            results.append(SetResult(name, FAILED, reason=str(err)))
+            results.append(SetResult(name, FAILED, reason=str(err), exit_code=err.exit_code))
     return results

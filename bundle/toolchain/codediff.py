@@ -82,6 +82,9 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
     """One report row. Files under `published` are the reference; extra regenerated files
     (runtime sources, metadata OctoML did not ship) are listed, not judged."""
     pub, reg = files_of(published), files_of(regenerated)
+    if not pub:  # a wrong path or a changed upstream layout must not read as "identical"
+        raise ParseError(f"{published}: no published files to compare with",
+                         hint="check code_path in bundle/data/compile.yaml against the fetched code tree")
     identical, equivalent, different, missing = [], [], [], []
     diffs: list[str] = []
     for rel, path in pub.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 
@@ -62,7 +63,20 @@ def compile_model(args: argparse.Namespace) -> None:
     records = tvm.autotvm.apply_history_best(args.tuning) if args.tuning else contextlib.nullcontext()
     with records, tvm.transform.PassContext(opt_level=args.opt_level, config=config):
         module = tvm.relay.build(mod, target=targets, executor=executor, runtime=runtime, params=params)
-    tvm.micro.export_model_library_format(module, args.out)
+    write_atomically(args.out, lambda part: tvm.micro.export_model_library_format(module, part))
+
+
+def write_atomically(out: str, write) -> None:
+    """export_model_library_format neither creates folders nor writes atomically: a killed
+    compile must not leave a truncated model.tar that looks finished."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    part = out + ".part"
+    try:
+        write(part)
+        os.replace(part, out)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
 
 
 def main(argv=None) -> int:

@@ -107,7 +107,9 @@ class Builder:
         record = {"board": self.board, "energy": self.energy, "sha256": second, "first_sha256": first,
                   "reproducible": same, "source_date_epoch": self.env["SOURCE_DATE_EPOCH"],
                   "versions": self.versions()}
-        (self.work / "firmware.json").write_text(json.dumps(record, indent=2) + "\n")
+        part = self.work / "firmware.json.part"   # standalone script: no bundle.fsutil here
+        part.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(part, self.work / "firmware.json")
         return record
 
 
@@ -125,7 +127,8 @@ def main(argv=None) -> int:
     builder.prepare(args.project, args.mlf)
     record = builder.build_twice()
     print(json.dumps(record["sha256"]), "reproducible" if record["reproducible"] else "NOT reproducible")
-    return 0 if record["reproducible"] else 1
+    # Both builds completed: whether they agree is a result (firmware.json), not a stage failure.
+    return 0
 
 
 if __name__ == "__main__":

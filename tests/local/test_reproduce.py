@@ -31,7 +31,8 @@ BASE = os.environ.get("TINYREPRO_BASE_IMAGE", "tinyrepro/debian-base:bookworm")
 def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str):
     proc = subprocess.run(
         # --offline: tests never reach the internet, not even to probe the upstreams
-        [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40", "--offline",
+        # --dut sim: these tests are about the software DUT, wherever the code tree happens to be cached
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40", "--offline", "--dut", "sim",
          "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -198,7 +199,7 @@ def test_a_prepared_stimulus_set_joins_the_run(quick_config, tmp_path, fetcher):
     env = {**os.environ, "TINYREPRO_STIMULI": str(tmp_path / "stimuli")}
     out = tmp_path / "runs"
     proc = subprocess.run(
-        [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "10", "--offline",
+        [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "10", "--offline", "--dut", "sim",
          "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror)], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
     run_dir = next(out.iterdir())

@@ -118,3 +118,13 @@ def test_not_a_tar_is_a_parse_error(tmp_path):
     (tmp_path / "model.tar").write_bytes(b"not a tar")
     with pytest.raises(ParseError):
         extract_mlf(tmp_path / "model.tar", tmp_path / "out")
+
+
+def test_an_empty_published_folder_is_an_error_not_identical(tmp_path):
+    from bundle.errors import ParseError
+
+    (tmp_path / "pub").mkdir()
+    (tmp_path / "reg").mkdir()
+    (tmp_path / "reg" / "x.c").write_text("int x;\n")
+    with pytest.raises(ParseError, match="no published files"):
+        compare_trees("b", tmp_path / "pub", tmp_path / "reg", tmp_path / "b.diff")

@@ -1,7 +1,6 @@
 """The Dockerfile's pins, targets and build arguments, read with bundle.engine.dockerfile."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 

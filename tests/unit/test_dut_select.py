@@ -29,3 +29,11 @@ def test_sim_with_the_reason_when_the_code_is_not_reachable():
 def test_sim_when_there_is_no_compiler(tmp_path):
     choice = choose_dut(None, fetch_code=lambda: tmp_path, have_compiler=lambda: False)
     assert choice.kind == "sim" and "compiler" in choice.reason
+
+
+def test_sim_when_asked_for_even_with_the_code_reachable(tmp_path):
+    def must_not_fetch() -> Path:
+        raise AssertionError("the code tree was fetched although the sim was asked for")
+
+    choice = choose_dut(None, fetch_code=must_not_fetch, have_compiler=lambda: True, requested="sim")
+    assert choice.kind == "sim" and "asked for" in choice.reason

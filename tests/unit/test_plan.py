@@ -50,7 +50,7 @@ def test_twelve_builds_with_usmp_per_build(offline_plan):
 def test_every_stage_with_its_image_and_reason(offline_plan):
     by = {s["name"]: s for s in offline_plan["stages"]}
     assert list(by) == ["fetch", "published-recompute", "images", "code", "compile", "codediff", "firmware",
-                        "flash", "run", "diff", "report"]
+                        "flash", "stimuli:ic01", "stimuli:vww01", "stimuli:ad01", "run", "diff", "report"]
     assert {by[n]["image"] for n in ("compile",)} == {"tvm"} and by["firmware"]["image"] == "zephyr"
     assert by["flash"]["image"] == "zephyr" and by["run"]["image"] == "runner"
     assert not by["images"]["runnable"] and "Docker" in by["images"]["reason"]
@@ -104,3 +104,12 @@ def test_table_output(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
     assert "codediff" in out.stdout and "microtvm_cmsis_nn-nrf5340dk-ad" in out.stdout
+
+
+def test_stimuli_stages_follow_reproduce_with_their_reasons(offline_plan):
+    names = [s["name"] for s in offline_plan["stages"]]
+    assert names.index("flash") < names.index("stimuli:ic01") < names.index("run")
+    by_name = {s["name"]: s for s in offline_plan["stages"]}
+    assert "pin UNSET" in by_name["stimuli:ad01"]["reason"]
+    assert "offline" in by_name["stimuli:ic01"]["reason"] and not by_name["stimuli:vww01"]["runnable"]
+    assert "host DUT" in by_name["run"]["note"]

@@ -287,4 +287,5 @@ def test_cli_reports_each_set_and_exits_4_on_a_bad_archive(tmp_path):
     cmd[cmd.index("--out") + 1] = str(tmp_path / "out2")
     failed = subprocess.run(cmd, capture_output=True, text=True, env={**env, "TINYREPRO_LOCK": str(bad.lock.path)},
                             timeout=120)
-    assert failed.returncode == 4 and "FAILED   ic01" in failed.stdout and "hint:" in failed.stdout
+    # not a pickle: a parse error (exit 5), not a fetch error
+    assert failed.returncode == 5 and "FAILED   ic01" in failed.stdout and "hint:" in failed.stdout

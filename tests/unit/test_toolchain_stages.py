@@ -163,3 +163,31 @@ def test_report_has_a_code_diff_and_a_firmware_row_per_build(tmp_path):
     rows = stages.code_diff_section(idle, idle_pipe)
     assert {r["verdict"] for r in rows} == {"NOT_RUN"} and "code, compile" in rows[0]["detail"]
     assert {r["reason"] for r in stages.firmware_section(idle, idle_pipe)} == {"stage firmware was not reached"}
+
+
+def test_a_tampered_code_tree_fails_the_code_stage_rather_than_skipping_it(tmp_path):
+    from bundle.errors import ChecksumMismatch
+    from bundle.fetch.gittree import MANIFEST, GitPin
+    from bundle.fetch.lock import load_lock
+
+    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
+    tree = tmp_path / "cache" / "git" / pin.commit / pin.upstream
+    tree.mkdir(parents=True)
+    (tree / "a.c").write_text("changed\n")
+    (tree / MANIFEST).write_text(f"{'0' * 64}  a.c\n")
+    ctx = _ctx(tmp_path, offline=True, upstream_block="offline")
+    with pytest.raises(ChecksumMismatch):
+        stages.toolchain_stage(ctx, "code", set())
+
+
+def test_firmware_rows_name_every_build_when_the_stage_stopped_midway(tmp_path):
+    from bundle.pipeline import Pipeline
+
+    ctx = _ctx(tmp_path, energy_firmware=True)
+    ctx.firmware_records.append({"build": "microtvm_native-nucleo_l4r5zi-kws", "elf_sha256": "e" * 64,
+                                 "reproducible": False, "memory": {"flash_pct": 9.3, "ram_pct": 40.0},
+                                 "model": "published"})
+    pipe = Pipeline(tmp_path / "run")
+    rows = {r["build"]: r for r in stages.firmware_section(ctx, pipe)}
+    assert len(rows) == 24 and rows["microtvm_native-nucleo_l4r5zi-kws"]["reproducible"] is False
+    assert rows["microtvm_cmsis_nn-nrf5340dk-ad-energy"]["status"] == "NOT_RUN"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "bundle" / "toolchain" / "tvm_compile.py"
 
 # name -> where it is documented (TVM 0.9/0.10 docs, or apache/tvm source of 2022)
@@ -116,3 +118,20 @@ def test_image_scripts_parse_as_python_3_8():
     """Both images are Python 3.8 (the 2022 toolchains): the scripts they run must parse there."""
     for name in ("tvm_compile.py", "zephyr_build.py"):
         ast.parse((SCRIPT.parent / name).read_text(), feature_version=(3, 8))
+
+
+def test_model_archive_is_written_atomically_into_a_new_folder(tmp_path):
+    """The in-image script has no tvm import at module level, so its file handling runs here."""
+    from bundle.toolchain.tvm_compile import write_atomically
+
+    out = tmp_path / "builds" / "b" / "model.tar"
+    write_atomically(str(out), lambda part: Path(part).write_bytes(b"mlf"))
+    assert out.read_bytes() == b"mlf" and not Path(str(out) + ".part").exists()
+
+    def killed(part):
+        Path(part).write_bytes(b"trunc")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(str(tmp_path / "x" / "model.tar"), killed)
+    assert not any((tmp_path / "x").iterdir())
