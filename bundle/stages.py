@@ -138,19 +138,22 @@ WHAT = {
 }
 
 
+def _code_source(ctx: Context) -> tuple[Path, Path | None, bool]:
+    """(cache, mirror, offline) for git-pinned trees: without GitHub, the cache or mirror only."""
+    inputs = ctx.inputs or {}
+    mirror = (inputs.get("details") or {}).get("mirror")
+    return (Path(inputs.get("cache") or "."), Path(mirror) if mirror else None,
+            ctx.offline or bool(ctx.upstream_block))
+
+
 def code_available(ctx: Context) -> bool:
     """OctoML's code tree can be had without GitHub: already cached, or a mirror clone."""
     from bundle.fetch.gittree import GitPin, GitTreeFetcher
     from bundle.fetch.lock import load_lock
 
+    cache, mirror, _ = _code_source(ctx)
     pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    inputs = ctx.inputs or {}
-    cache, mirror = inputs.get("cache"), (inputs.get("details") or {}).get("mirror")
-    fetcher = GitTreeFetcher(Path(cache) if cache else Path("."), Path(mirror) if mirror else None, offline=True)
-    if cache and (fetcher.cached_root(pin) / pin.upstream / "MANIFEST.sha256").is_file():
-        return True
-    name = pin.repo.split("/")[-1]
-    return bool(mirror) and any((Path(mirror) / "git" / n).exists() for n in (name, f"{name}.git"))
+    return GitTreeFetcher(cache, mirror, offline=True).has_without_network(pin)
 
 
 def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
@@ -200,11 +203,8 @@ def _fetch_code(ctx: Context, ran: set[str]) -> dict:
     from bundle.errors import ChecksumMismatch, FetchError
     from bundle.fetch.gittree import published_code
 
-    details = ctx.inputs.get("details") or {}
-    mirror = details.get("mirror")
     try:
-        tree = published_code(Path(ctx.inputs["cache"]), Path(mirror) if mirror else None,
-                              offline=ctx.offline or bool(ctx.upstream_block))
+        tree = published_code(*_code_source(ctx))
     except ChecksumMismatch:
         raise   # a tampered or wrong tree is a failure (exit 4), not a stage this host cannot run
     except FetchError as err:
@@ -390,9 +390,7 @@ def choose_dut(ctx: Context):
             raise StageUnavailable("the fetch stage did not run")
         if ctx.inputs.get("code"):   # the code stage already fetched and verified it
             return Path(ctx.inputs["code"])
-        mirror = (ctx.inputs.get("details") or {}).get("mirror")
-        offline = ctx.offline or bool(ctx.upstream_block)   # no GitHub: the cache or mirror only
-        return published_code_tree(ctx.inputs["cache"], Path(mirror) if mirror else None, offline)
+        return published_code_tree(*_code_source(ctx))
 
     if ctx.dut_choice is None:
         ctx.dut_choice = choose(ctx.port, fetch_code, requested=ctx.dut_request)
@@ -406,10 +404,9 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
 
     out.mkdir(parents=True, exist_ok=True)
     variant, board = ctx.system.split("/")
-    cache, mirror = ctx.inputs["cache"], (ctx.inputs.get("details") or {}).get("mirror")
-    offline = ctx.offline or bool(ctx.upstream_block)
+    cache, mirror, offline = _code_source(ctx)
     built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
-                          cmsis=lambda: cmsis_tree(cache, Path(mirror) if mirror else None, offline))
+                          cmsis=lambda: cmsis_tree(cache, mirror, offline))
     console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out} ({built.project}, {built.digest})")
     with HostDut(program=built.program).open() as port:
         result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,

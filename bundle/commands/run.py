@@ -169,12 +169,11 @@ def run(args) -> int:
 
 def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) -> str:
     """The emulated latency beside the published one, with their ratio: an estimate, not a verdict."""
-    import re
-
     from bundle.errors import FetchError
+    from bundle.published.results import MEDIAN_THR_RE
 
-    def latency(text: str) -> float | None:
-        m = re.search(r"Median throughput is ([\d.]+) inf\./sec\.", text)
+    def latency(text: str) -> float | None:   # the same reading of results.txt as the parser's
+        m = MEDIAN_THR_RE.search(text)
         return 1000.0 / float(m[1]) if m and float(m[1]) > 0 else None
 
     mine = next((v for v in map(latency, texts) if v), None)

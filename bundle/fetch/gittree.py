@@ -111,12 +111,23 @@ class GitTreeFetcher:
             shutil.rmtree(work, ignore_errors=True)
         return tree
 
-    def _remote(self, pin: GitPin) -> str:
+    def _mirror_clone(self, pin: GitPin) -> Path | None:
         name = pin.repo.split("/")[-1]
         if self.mirror:
             for candidate in (self.mirror / "git" / name, self.mirror / "git" / f"{name}.git"):
                 if candidate.exists():
-                    return str(candidate.resolve())
+                    return candidate.resolve()
+        return None
+
+    def has_without_network(self, pin: GitPin) -> bool:
+        """Already cached, or a mirror clone is there to fetch it from."""
+        return (self.cached_root(pin) / pin.upstream / MANIFEST).is_file() or self._mirror_clone(pin) is not None
+
+    def _remote(self, pin: GitPin) -> str:
+        name = pin.repo.split("/")[-1]
+        clone = self._mirror_clone(pin)
+        if clone:
+            return str(clone)
         if self.offline:
             where = f" or the mirror ({self.mirror}/git/{name})" if self.mirror else ""
             raise NetworkUnavailable(
