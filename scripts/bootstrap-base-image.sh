@@ -5,13 +5,14 @@
 # usage: scripts/bootstrap-base-image.sh [TAG]
 #   TAG          image tag to create (default: tinyrepro/debian-base:bookworm)
 #   env SUITE    Debian suite (default: bookworm, whose python3 is 3.11)
-#   env MIRROR   Debian mirror URL (default: http://deb.debian.org/debian)
+#   env APT_MIRROR  Debian mirror URL (default: http://deb.debian.org/debian). Not MIRROR:
+#                make exports its MIRROR=DIR (the offline data mirror) to every recipe.
 #   env FORCE=1  rebuild even if the tag exists
 set -euo pipefail
 
 TAG=${1:-tinyrepro/debian-base:bookworm}
 SUITE=${SUITE:-bookworm}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+APT_MIRROR=${APT_MIRROR:-http://deb.debian.org/debian}
 # Packages the runner stage needs from the base; keeps the Dockerfile free of apt
 # for the base layer, so the image builds with no network inside `docker build`.
 INCLUDE=${INCLUDE:-python3,python3-venv,python3-pip,ca-certificates}
@@ -25,8 +26,8 @@ command -v debootstrap >/dev/null || {
 
 root=$(mktemp -d /var/tmp/tinyrepro-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-echo "debootstrap $SUITE from $MIRROR into $root (a few minutes)"
-debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$root" "$MIRROR" >"$root.log" 2>&1 || {
+echo "debootstrap $SUITE from $APT_MIRROR into $root (a few minutes)"
+debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$root" "$APT_MIRROR" >"$root.log" 2>&1 || {
   tail -20 "$root.log" >&2; echo "debootstrap failed; full log: $root.log" >&2; exit 4; }
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 # Carry the host's CA bundle so TLS through a corporate proxy keeps working in the image.
