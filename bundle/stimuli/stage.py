@@ -59,6 +59,7 @@ class SetResult:
     written: int = 0
     seconds: float = 0.0
     archive: str = ""
+    archive_sha256: str = ""    # the SHA-256 the archive was checked against (pinned, or learned from its MD5)
     exit_code: int = 0          # a FAILED set's error class decides the command's exit code
 
     def summary(self) -> dict:
@@ -89,10 +90,36 @@ def _kept(folder: Path, names: list[str], size: int) -> dict[str, str]:
     return keep
 
 
-def _write_manifest(folder: Path, names: list[str], digests: dict[str, str]) -> Path:
+def _source_line(archive, sha256: str) -> str:
+    """The manifest's comment naming the archive the set was made from and its SHA-256
+    (`sha256sum -c` skips lines starting with '#')."""
+    if archive is None or not sha256:
+        return ""
+    pin = f"md5 {archive.md5} (publisher's digest, checked before reading)" if archive.by_publisher_digest \
+        else "sha256 (lock)"
+    return f"# source {archive.id} {archive.url} size {archive.size} sha256 {sha256} pinned-by {pin}"
+
+
+def _recorded_source(folder: Path) -> str:
+    """The source line of an earlier preparation (a set completed without touching the archive)."""
+    path = folder / MANIFEST
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# source "):
+                return line
+    return ""
+
+
+def _source_sha(line: str) -> str:
+    parts = line.split()
+    return parts[parts.index("sha256") + 1] if "sha256" in parts[:-1] else ""
+
+
+def _write_manifest(folder: Path, names: list[str], digests: dict[str, str], source: str = "") -> Path:
     path = folder / MANIFEST
     with atomic_output(path) as tmp:
-        tmp.write_text("".join(f"{digests[n]}  {n}\n" for n in names), encoding="utf-8")
+        head = f"{source}\n" if source else ""
+        tmp.write_text(head + "".join(f"{digests[n]}  {n}\n" for n in names), encoding="utf-8")
     (folder / PARTIAL).unlink(missing_ok=True)
     return path
 
@@ -125,13 +152,15 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
         if result.reason:
             return result
         result.archive = archive.url
-        cached = (Path(fetcher.cache_dir) / "sha256" / archive.sha256).is_file()
+        known = fetcher.archive_sha256(spec.archive)
+        cached = bool(known) and (Path(fetcher.cache_dir) / "sha256" / known).is_file()
         _check_disk(folder, (len(names) - len(keep)) * spec.file_size + (0 if cached else archive.size))
         try:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
             result.reason = _unavailable(fetcher, err)
             return result
+        result.archive_sha256 = src.name          # the cache object is named by its verified SHA-256
         try:
             result.written = _produce(spec, src, folder, rows, keep, fetcher.progress)
         except ParseError as err:  # name the archive by its lock entry, not its cache digest
@@ -140,7 +169,10 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_output(folder / "y_labels.csv") as tmp:  # run scores against it: never half a copy
         shutil.copyfile(labels_path, tmp)
-    result.manifest = _write_manifest(folder, names, _records(folder) | keep)
+    source = _source_line(fetcher.lock.archives.get(spec.archive), result.archive_sha256) \
+        or _recorded_source(folder)
+    result.archive_sha256 = result.archive_sha256 or _source_sha(source)
+    result.manifest = _write_manifest(folder, names, _records(folder) | keep, source)
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)
     return result

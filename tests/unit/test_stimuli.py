@@ -52,7 +52,8 @@ def _setup(tmp_path: Path, name: str, labels: str, archive: bytes | None, pinned
 
 
 def _manifest(folder: Path) -> dict[str, str]:
-    return {line.split()[1]: line.split()[0] for line in (folder / MANIFEST).read_text().splitlines()}
+    return {line.split()[1]: line.split()[0] for line in (folder / MANIFEST).read_text().splitlines()
+            if not line.startswith("#")}
 
 
 # -- ic01 ---------------------------------------------------------------------------------
