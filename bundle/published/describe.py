@@ -1,8 +1,8 @@
 """System descriptions of a submitter tree, and which one describes each results folder.
 
-`find_descriptions(root, known) -> (descriptions, notes)` reads every JSON object that looks
-like a system description (enough of the keys in bundle/data/layouts.yaml), in
-`<root>/systems/` or inside `<root>/results/<system>/` (a description per folder), with the
+`find_descriptions(root, known) -> (descriptions, notes)` reads every JSON object in
+`<root>/systems/`, and every one inside `<root>/results/` that looks like a system description
+(enough of the keys in bundle/data/layouts.yaml: a description per folder), with the
 lenient reader of bundle.published.layout (upstream files miss commas). Field names are
 compared spelling-independently ("Board Name", "board_name", "BoardName").
 
@@ -40,11 +40,12 @@ def find_descriptions(root: Path, known: Known) -> tuple[list[SystemInfo], list[
         try:
             data, repairs = read_json_lenient(path)
         except ParseError as exc:
-            if path.parent.name in known.description_folders:
+            if path.parent.name in known.description_folders and path.parent.parent == Path(root):
                 notes.append(f"system description not read, ignored: {exc.message}")
             continue
-        if not _is_description(data, known):
-            continue
+        in_systems = path.parent.name in known.description_folders and path.parent.parent == Path(root)
+        if not in_systems and not _is_description(data, known):
+            continue                    # another JSON inside results/: only described by its keys
         if repairs:
             notes.append(f"{path.name}: repaired to read it ({'; '.join(repairs)})")
         found.append(SystemInfo(path, data, repairs))
