@@ -319,12 +319,14 @@ def _walk(results: Path, known: Known) -> list[_Found]:
 
 
 def _fits(found: _Found, layout: Layout, known: Known) -> bool:
-    """The folder's depth is the layout's, and its benchmark and mode levels are (or hold) those."""
+    """The folder's depth is the layout's, and its benchmark and mode levels are named so, or
+    named otherwise (not as the other kind) while its files say which they are."""
     if len(found.rel) != len(layout.levels) or found.mode is None or found.benchmark is None:
         return False
     named = {lvl: found.rel[i] for i, lvl in enumerate(layout.levels) if lvl != "system"}
-    bench_ok = benchmark_of_name(named.get("benchmark", ""), known) or found.files.paths
-    mode_ok = mode_of_name(named.get("mode", ""), known)[0] or found.files.paths
+    bench_name, mode_name = named.get("benchmark", ""), named.get("mode", "")
+    bench_ok = benchmark_of_name(bench_name, known) or not mode_of_name(bench_name, known)[0]
+    mode_ok = mode_of_name(mode_name, known)[0] or not benchmark_of_name(mode_name, known)
     return bool(bench_ok and mode_ok)
 
 
