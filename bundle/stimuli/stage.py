@@ -1,7 +1,10 @@
 """Prepare one stimulus set: verified archive in, `<out>/<set>/` with a SHA-256 manifest out.
 
 `<out>/<set>/` holds y_labels.csv (the pinned copy), one .bin per row and `SHA256SUMS`
-(`sha256sum -c` format, y_labels order), so it is directly a `tinyrepro run --stimuli` folder.
+(`sha256sum -c` format, y_labels order), so it is directly a `tinyrepro run --stimuli` folder,
+and `SOURCE.json` naming the archive it was made from and the SHA-256 that archive was checked
+against (for an archive pinned by its publisher's MD5, the SHA-256 computed on its verified
+first fetch, bundle/fetch/learned.py).
 The archive is verified against the lock before anything is written; files are written
 atomically and recorded in `.SHA256SUMS.partial` as they go, so an interrupted preparation
 resumes keeping every file whose digest matches its record. A set already complete and
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import importlib.util
 import os
 import shutil
@@ -25,6 +29,7 @@ from bundle.stimuli.sources import SETS, labels_rows
 
 READY, NOT_RUN, FAILED = "READY", "NOT_RUN", "FAILED"
 MANIFEST = "SHA256SUMS"
+SOURCE = "SOURCE.json"     # the source archive: id, url, size, how pinned, the SHA-256 it was checked against
 PARTIAL = ".SHA256SUMS.partial"
 OUT_ENV = "TINYREPRO_STIMULI"
 
@@ -90,36 +95,35 @@ def _kept(folder: Path, names: list[str], size: int) -> dict[str, str]:
     return keep
 
 
-def _source_line(archive, sha256: str) -> str:
-    """The manifest's comment naming the archive the set was made from and its SHA-256
-    (`sha256sum -c` skips lines starting with '#')."""
+def _source_record(archive, sha256: str) -> dict | None:
+    """What the set was made from: the archive, how it was pinned, and the SHA-256 it was
+    checked against (for an MD5-pinned archive, the one computed on its verified first fetch)."""
     if archive is None or not sha256:
-        return ""
-    pin = f"md5 {archive.md5} (publisher's digest, checked before reading)" if archive.by_publisher_digest \
-        else "sha256 (lock)"
-    return f"# source {archive.id} {archive.url} size {archive.size} sha256 {sha256} pinned-by {pin}"
+        return None
+    return {"archive": archive.id, "url": archive.url, "size": archive.size, "sha256": sha256,
+            "pinned_by": "md5 + size (publisher's digest), checked before any read" if archive.by_publisher_digest
+            else "sha256 (lock)", **({"md5": archive.md5} if archive.md5 else {})}
 
 
-def _recorded_source(folder: Path) -> str:
-    """The source line of an earlier preparation (a set completed without touching the archive)."""
-    path = folder / MANIFEST
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("# source "):
-                return line
-    return ""
+def _recorded_source(folder: Path) -> dict | None:
+    """The source record of an earlier preparation (a set completed without touching the archive)."""
+    try:
+        doc = json.loads((folder / SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("sha256"), str) else None
 
 
-def _source_sha(line: str) -> str:
-    parts = line.split()
-    return parts[parts.index("sha256") + 1] if "sha256" in parts[:-1] else ""
+def _write_source(folder: Path, record: dict | None) -> None:
+    if record is not None:
+        with atomic_output(folder / SOURCE) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_manifest(folder: Path, names: list[str], digests: dict[str, str], source: str = "") -> Path:
+def _write_manifest(folder: Path, names: list[str], digests: dict[str, str]) -> Path:
     path = folder / MANIFEST
     with atomic_output(path) as tmp:
-        head = f"{source}\n" if source else ""
-        tmp.write_text(head + "".join(f"{digests[n]}  {n}\n" for n in names), encoding="utf-8")
+        tmp.write_text("".join(f"{digests[n]}  {n}\n" for n in names), encoding="utf-8")
     (folder / PARTIAL).unlink(missing_ok=True)
     return path
 
@@ -169,10 +173,11 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_output(folder / "y_labels.csv") as tmp:  # run scores against it: never half a copy
         shutil.copyfile(labels_path, tmp)
-    source = _source_line(fetcher.lock.archives.get(spec.archive), result.archive_sha256) \
+    source = _source_record(fetcher.lock.archives.get(spec.archive), result.archive_sha256) \
         or _recorded_source(folder)
-    result.archive_sha256 = result.archive_sha256 or _source_sha(source)
-    result.manifest = _write_manifest(folder, names, _records(folder) | keep, source)
+    result.archive_sha256 = (source or {}).get("sha256", "")
+    _write_source(folder, source)      # before the manifest: SHA256SUMS, written last, marks a set complete
+    result.manifest = _write_manifest(folder, names, _records(folder) | keep)
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)
     return result

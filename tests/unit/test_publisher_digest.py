@@ -18,7 +18,7 @@ from bundle.fetch import Fetcher, load_lock
 from bundle.fetch.learned import learned_sha256, record_path
 from bundle.plan import plan
 from bundle.stimuli import prepare
-from bundle.stimuli.stage import MANIFEST, NOT_RUN, READY
+from bundle.stimuli.stage import MANIFEST, NOT_RUN, READY, SOURCE
 from stimuli_formats import tone, wav_int16, zip_archive
 from test_fetch import _RangeHandler, http_server  # noqa: F401  (the loopback server fixture)
 
@@ -70,8 +70,10 @@ def test_md5_pinned_archive_is_downloaded_verified_and_its_sha256_recorded(tmp_p
     assert (tmp_path / "cache" / "sha256" / sha).read_bytes() == data
     rec = json.loads(record_path(tmp_path / "cache", f.lock.archives[AID]).read_text())
     assert rec["sha256"] == sha and rec["md5"] == hashlib.md5(data).hexdigest() and rec["size"] == len(data)
-    head = (tmp_path / "out" / "ad01" / MANIFEST).read_text().splitlines()[0]
-    assert head.startswith("# source dev_data_ToyCar ") and f"sha256 {sha}" in head and "md5" in head
+    source = json.loads((tmp_path / "out" / "ad01" / SOURCE).read_text())
+    assert (source["archive"], source["sha256"], source["md5"]) == (AID, sha, hashlib.md5(data).hexdigest())
+    assert source["pinned_by"].startswith("md5 + size")
+    assert all(len(line.split()[0]) == 64 for line in (tmp_path / "out" / "ad01" / MANIFEST).read_text().splitlines())
     # a set found complete later keeps naming its source archive, without touching it
     again = prepare("ad01", f, tmp_path / "out")
     assert (again.status, again.written, again.archive_sha256) == (READY, 0, sha)
