@@ -495,8 +495,7 @@ def system_notes(root: Path) -> list[str]:
         if sub.error:
             continue
         where = f"{sub.name}: " if tree.round else ""
-        if sub.layout and sub.layout.name != "variant" or tree.round:
-            notes.append(f"{where}layout {sub.layout.name}: {sub.layout.what}")
+        notes.append(f"{where}layout {sub.layout.name}: {sub.layout.what}")
         notes += [where + n for n in sub.notes]
         notes += _undescribed(sub, where)
     return notes
