@@ -173,7 +173,7 @@ def _role_by_content(path: Path) -> str | None:
     if text.startswith(b"[") and path.suffix.lower() == ".json":
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError, OSError):
             return None
         if isinstance(values, list) and all(isinstance(v, (int, float)) for v in values):
             return "timestamps"
@@ -356,9 +356,16 @@ def _refusal(results: Path, found: list[_Found], known: Known, why: str) -> Pars
                       f"\nKnown layouts: {layouts}", hint=HINT)
 
 
+def _listing(folder: Path) -> list[str]:
+    try:
+        return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())[:12]
+    except OSError as exc:
+        return [f"(cannot list: {exc.strerror or exc})"]
+
+
 def _place(results: Path, found: list[_Found], known: Known) -> tuple[Layout, list[_Found]]:
     if not found:
-        sub = sorted(p.name + ("/" if p.is_dir() else "") for p in results.iterdir())[:12]
+        sub = _listing(results)
         raise ParseError(f"{results}: no EnergyRunner session folders (<system>/<benchmark>/<mode>/ holding "
                          f"log or results files); it holds: {', '.join(sub) or 'nothing'}", hint=HINT)
     for layout in known.layouts:
@@ -413,9 +420,12 @@ def detect_tree(root: Path, known: Known | None = None) -> Tree:
         raise ParseError(f"{root}: not a folder", hint=HINT)
     if (root / "results").is_dir():
         return Tree(root, [detect_submitter(root, known)], round=False)
-    trees = sorted(c for c in root.iterdir() if c.is_dir() and (c / "results").is_dir())
+    try:
+        trees = sorted(c for c in root.iterdir() if c.is_dir() and (c / "results").is_dir())
+    except OSError as exc:
+        raise ParseError(f"{root}: cannot list ({exc.strerror or exc})", hint=HINT) from None
     if not trees:
-        sub = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:12]
+        sub = _listing(root)
         raise ParseError(f"{root}: no results/ folder, and no <Submitter>/results/ under it; it holds: "
                          f"{', '.join(sub) or 'nothing'}", hint=HINT)
     return Tree(root, [detect_submitter(t, known) for t in trees], round=True)
