@@ -418,6 +418,8 @@ def detect_tree(root: Path, known: Known | None = None) -> Tree:
     root = Path(root)
     if not root.is_dir():
         raise ParseError(f"{root}: not a folder", hint=HINT)
+    if root.name == "results" and not (root / "results").is_dir():
+        root = root.parent                 # given the results/ folder itself: its submitter tree
     if (root / "results").is_dir():
         return Tree(root, [detect_submitter(root, known)], round=False)
     try:

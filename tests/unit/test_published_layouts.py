@@ -78,6 +78,14 @@ def test_silicon_labs_sample_every_published_number_is_a_row(sample, datasets):
     assert status[("kws", "accuracy", "top1_pct")]["published"] == 90.3
 
 
+def test_diff_reads_a_mode_folder_of_the_official_layout(sample, datasets):
+    from bundle.diff import diff_mode_dirs
+
+    folder = sample / "results" / "silicon_labs_xG24_DK2601B" / "kws" / "performance"
+    rows = diff_mode_dirs(folder, folder, datasets)
+    assert {(r["system"], r["benchmark"], r["verdict"]) for r in rows} == {("silicon_labs_xG24_DK2601B", "kws", "MATCH")}
+
+
 def test_silicon_labs_sample_cli_exit_code_and_formats(sample, datasets, tmp_path):
     out = _cli("--source", str(sample), "--labels", str(datasets))
     assert out.returncode == 0, out.stderr
@@ -235,6 +243,7 @@ def test_variant_layout_as_octoml(tmp_path, labels):
     assert {r["system"]: r["system_description"] for r in rows}["tvm_cmsis/NUCLEO-L4R5ZI"] == \
         "system_description_NUCLEO_L4R5ZI_tvm_cmsis.json"
     assert detect_tree(tmp_path).submitters[0].layout.name == "variant"
+    assert len(recompute_tree(tmp_path / "results", labels)) == len(rows)   # its results/ folder: the same tree
 
 
 @pytest.mark.parametrize("shape", ["no_system_level", "mixed_depths", "run_folders_below_modes"])
