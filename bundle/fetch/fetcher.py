@@ -5,7 +5,9 @@ materialises them at `<cache>/tree/<rel>` (hard link, or copy across devices) so
 locked prefix such as `published/octoml-v1.0/` is an ordinary folder for the parser.
 Writes go to a temporary name and are renamed into place, so an interrupted fetch
 never leaves a file that looks complete; HTTP downloads keep their `.part` and resume
-with a Range request. A file whose digest differs is deleted and is an error.
+with a Range request. A file whose digest differs is deleted and is an error. An archive
+pinned by its publisher's MD5 + size is checked by those on its first fetch and by the
+SHA-256 computed then on every later one (bundle/fetch/learned.py).
 """
 from __future__ import annotations
 

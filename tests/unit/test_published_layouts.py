@@ -16,7 +16,7 @@ import pytest
 
 import synthetic_trees as syn
 from bundle.errors import ParseError
-from bundle.published.detect import detect_tree, mode_of_name
+from bundle.published.detect import detect_tree, known_layouts, mode_of_name
 from bundle.published.parse import recompute_tree, system_notes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,12 +130,9 @@ def test_mode_folders_with_typos(tmp_path, labels):
         ("sys1", "ic", "accuracy", "top1_pct"): "NOT_RUN", ("sys1", "ic", "accuracy", "auc"): "NOT_RUN"}
     notes = system_notes(tmp_path)
     assert any("'acuracy' read as accuracy" in n for n in notes), notes
-    assert mode_of_name("Performance", syn_known()) == ("performance", False)
-
-
-def syn_known():
-    from bundle.published.detect import known_layouts
-    return known_layouts()
+    assert mode_of_name("Performance", known_layouts()) == ("performance", False)
+    assert mode_of_name("performace", known_layouts()) == ("performance", True)
+    assert mode_of_name("kws", known_layouts()) == (None, False)
 
 
 def test_mode_prefixed_file_names(tmp_path, labels):
