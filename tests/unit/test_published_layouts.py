@@ -289,3 +289,38 @@ def test_a_folder_that_is_neither_a_tree_nor_a_round_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ParseError, match="no results/ folder, and no <Submitter>/results/ under it; it holds: notes.txt"):
         recompute_tree(tmp_path, None)
+
+
+def test_random_trees_give_rows_or_a_precise_error(tmp_path, labels):
+    """Seeded random trees (names, depths, file contents cut or garbled): every one either
+    gives rows or a ParseError with a hint, never another exception."""
+    import random
+
+    from bundle.errors import ReproError
+
+    rng = random.Random(16)
+    benches, modes = ["kws", "keyword_spotting", "ic", "ad", "xyz"], ["performance", "performace", "accuracy", "energy", "run1"]
+    good = {**syn.performance("kws"), **{"trace": syn.energy("kws")["trace"]}}
+    outcomes = set()
+    for i in range(60):
+        root = tmp_path / f"t{i}"
+        depth = rng.choice([3, 3, 3, 4, 2, 5])
+        for _ in range(rng.randint(1, 4)):
+            system = [rng.choice(["sys1", "sys2", "v"]) for _ in range(max(depth - 2, 0))]
+            folder = root / "results" / Path(*system, rng.choice(benches), rng.choice(modes))
+            folder.mkdir(parents=True, exist_ok=True)
+            for role, (base, data) in rng.sample(sorted(good.items()), rng.randint(0, 4)):
+                cut = data[:rng.randint(0, len(data))] if rng.random() < 0.4 else data
+                if rng.random() < 0.2:
+                    cut = bytes(rng.getrandbits(8) for _ in range(64)) + cut
+                name = rng.choice([base, f"{folder.name}_{base}", f"x{rng.randint(0, 9)}.txt"])
+                (folder / name).write_bytes(cut)
+        try:
+            rows = recompute_tree(root, labels, on_error="row")
+        except ReproError as err:
+            assert isinstance(err, ParseError) and err.hint, (root, err)
+            outcomes.add("refused")
+            continue
+        assert all(r["status"] in ("MATCH", "WITHIN_TOLERANCE", "DIFFERENT", "NOT_RUN") for r in rows)
+        outcomes.update(r["status"] + ("/parse_error" if r["parse_error"] else "") for r in rows)
+    assert {"refused", "MATCH", "NOT_RUN", "NOT_RUN/parse_error"} <= outcomes, outcomes   # each path taken
