@@ -1,13 +1,14 @@
 """System descriptions of a submitter tree, and which one describes each results folder.
 
 `find_descriptions(root, known) -> (descriptions, notes)` reads every JSON object in
-`<root>/systems/`, and every one inside `<root>/results/` that looks like a system description
+`<root>/systems/` (or a subfolder of it), and every one inside `<root>/results/` that looks like a system description
 (enough of the keys in bundle/data/layouts.yaml: a description per folder), with the
 lenient reader of bundle.published.layout (upstream files miss commas). Field names are
 compared spelling-independently ("Board Name", "board_name", "BoardName").
 
 `describe(system, descriptions, root, known) -> SystemInfo | None`, in this order:
-a description inside the system's own results folder; one whose file name, less
+a description inside the system's own results folder; the one in `systems/<system>/`
+(a folder per system, as STMicroelectronics' v1.0 tree); one whose file name, less
 "system_description" affixes, is the system id (its levels in any order); one whose name
 holds the id's levels with the fewest other characters (no tie); one whose System Name or
 Board Name is the system id or its board level; the only description when there is one
@@ -27,11 +28,16 @@ def _is_description(data, known: Known) -> bool:
 
 
 def _candidates(root: Path, known: Known) -> list[Path]:
-    paths = [p for folder in known.description_folders for p in sorted((root / folder).glob("*.json"))]
+    # systems/*.json, and systems/<system>/*.json (a folder per system)
+    paths = [p for folder in known.description_folders for p in sorted((root / folder).rglob("*.json"))]
     results = root / "results"
     if results.is_dir():  # a description per folder: JSON files beside the benchmark folders
         paths += sorted(p for p in results.rglob("*.json") if not p.name.startswith("trace1-"))
     return paths
+
+
+def _in_systems(path: Path, root: Path, known: Known) -> bool:
+    return any(Path(root) / folder in path.parents for folder in known.description_folders)
 
 
 def find_descriptions(root: Path, known: Known) -> tuple[list[SystemInfo], list[str]]:
@@ -40,10 +46,10 @@ def find_descriptions(root: Path, known: Known) -> tuple[list[SystemInfo], list[
         try:
             data, repairs = read_json_lenient(path)
         except ParseError as exc:
-            if path.parent.name in known.description_folders and path.parent.parent == Path(root):
+            if _in_systems(path, root, known):
                 notes.append(f"system description not read, ignored: {exc.message}")
             continue
-        in_systems = path.parent.name in known.description_folders and path.parent.parent == Path(root)
+        in_systems = _in_systems(path, root, known)
         if not in_systems and not _is_description(data, known):
             continue                    # another JSON inside results/: only described by its keys
         if repairs:
@@ -76,6 +82,11 @@ def describe(system: str, descriptions: list[SystemInfo], root: Path, known: Kno
     own = [d for d in descriptions if folder in d.path.resolve().parents]
     if own:
         return own[0]
+    # systems/<system>/*.json: a folder per system, named as its results folder
+    foldered = [d for d in descriptions if _in_systems(d.path, root, known)
+                and d.path.parent.name not in known.description_folders and key(d.path.parent.name) == key(system)]
+    if foldered:
+        return _unique(foldered)
     exact = [d for d in descriptions if sorted_concat(_stem_key(d, known), parts)]
     if exact:
         return _unique(exact)

@@ -120,7 +120,7 @@ def test_mode_folders_with_typos(tmp_path, labels):
     base = tmp_path / "results" / "sys1" / "kws"
     syn.write_session(base / "performace", syn.performance("kws"))
     syn.write_session(base / "accurracy", syn.accuracy("kws"))
-    syn.write_session(base / "enrgy", syn.energy("kws"))
+    syn.write_session(base / "enegy", syn.energy("kws"))
     (tmp_path / "results" / "sys1" / "ic" / "acuracy").mkdir(parents=True)   # empty: known by its name only
     rows = _rows(tmp_path, labels)
     assert _statuses(rows) == {
@@ -158,7 +158,7 @@ def test_files_with_other_names_are_known_by_content(tmp_path, labels):
 
 
 def test_system_descriptions_named_three_ways_and_several_systems(tmp_path, labels):
-    for system in ("acme_a", "acme_b", "acme_c", "acme_d"):
+    for system in ("acme_a", "acme_b", "acme_c", "acme_d", "ACME-E"):
         syn.write_session(tmp_path / "results" / system / "kws" / "performance", syn.performance("kws"))
     syn.write_description(tmp_path / "systems" / "acme_a.json", **{
         "Submitter": "Acme", "Division": "Closed", "Board Name": "Board A", "SoC Name": "SoC-A"})
@@ -167,12 +167,16 @@ def test_system_descriptions_named_three_ways_and_several_systems(tmp_path, labe
     # free-form: other spellings, nested values, no SoC
     syn.write_description(tmp_path / "results" / "acme_c" / "system_description.json", **{
         "submitter": "Acme", "board_name": "Board C", "hardware": {"clock": "80 MHz"}, "notes": "hand-written"})
+    # a folder per system in systems/, the file named with another spelling of the system
+    syn.write_description(tmp_path / "systems" / "ACME-E" / "ACME_E_system_description.json", **{
+        "Submitter": "Acme", "Board Name": "Board E", "SoC Name": "SoC-E"})
     rows = recompute_tree(tmp_path, labels)
     by = {r["system"]: (r["submitter"], r["system_description"], r["board_name"], r["soc_name"]) for r in rows}
     assert by == {"acme_a": ("Acme", "acme_a.json", "Board A", "SoC-A"),
                   "acme_b": ("Acme", "acme_b_system_description.json", "Board B", "SoC-B"),
                   "acme_c": ("Acme", "system_description.json", "Board C", ""),
-                  "acme_d": ("Acme", None, None, None)}
+                  "acme_d": ("Acme", None, None, None),
+                  "ACME-E": ("Acme", "ACME_E_system_description.json", "Board E", "SoC-E")}
     assert any("no system description found for acme_d" in n for n in system_notes(tmp_path))
 
 
