@@ -242,7 +242,10 @@ def _emulated_estimate(row: dict) -> None:
 
 
 def _system_of(mode_dir: Path) -> str | None:
+    """<variant>/<board> of OctoML's layout, or <system> of the official one (results/<system>/...)."""
     parts = mode_dir.resolve().parts
+    if len(parts) >= 4 and parts[-4] == "results":
+        return parts[-3]
     return f"{parts[-4]}/{parts[-3]}" if len(parts) >= 4 else None
 
 

@@ -33,6 +33,7 @@ def _fetch_reason(ctx: stages.Context) -> str:
 
 def _stimuli_reason(ctx: stages.Context, name: str) -> str:
     """Why a derived stimulus set cannot be prepared here ("" when it is, or can be)."""
+    from bundle.fetch.learned import archive_sha256
     from bundle.fetch.lock import load_lock
     from bundle.stimuli import SETS
     from bundle.stimuli.stage import prepared_dir
@@ -45,7 +46,8 @@ def _stimuli_reason(ctx: stages.Context, name: str) -> str:
     if archive is None or not archive.pinned:
         return f"pin UNSET: archives.{SETS[name].archive} in artifacts/lock.yaml has no SHA-256"
     in_mirror = bool(mirror) and (Path(mirror) / archive.path).is_file()
-    in_cache = bool(cache) and (Path(cache) / "sha256" / archive.sha256).is_file()
+    sha = archive_sha256(Path(cache) if cache else None, archive)   # an MD5 pin: known once fetched
+    in_cache = bool(cache and sha) and (Path(cache) / "sha256" / sha).is_file()
     if ctx.offline and not (in_mirror or in_cache):
         return f"offline, and {archive.path} is neither in the cache nor in the mirror"
     return ""

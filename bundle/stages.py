@@ -318,7 +318,8 @@ def stimuli_stage(ctx: Context, fetcher, name: str) -> dict:
         raise StageUnavailable(f"{name}: {result.reason}")
     ctx.stimuli[benchmark] = result.dir
     ctx.notes.append(f"stimuli {name}: {result.files} files in {result.dir}, manifest {result.manifest} "
-                     f"(sha256 {result.manifest_sha256})")
+                     f"(sha256 {result.manifest_sha256})"
+                     + (f", source archive sha256 {result.archive_sha256}" if result.archive_sha256 else ""))
     return {"details": result.summary()}
 
 

@@ -21,6 +21,7 @@ RULES = [
     ("published/octoml-v1.0/tuning/microtvm_zephyr_nucleo_l4r5zi_", "tiny_results_v1.0",
      "closed/OctoML/code/microtvm_native/NUCLEO_L4R5ZI/{model}/microtvm_zephyr_nucleo_l4r5zi_"),
     ("published/octoml-v1.0/", "tiny_results_v1.0", "closed/OctoML/"),
+    ("samples/silicon_labs-v1.0/", "tiny_results_v1.0", "closed/silicon_labs/"),
     ("models/model_ToyCar_quant_fullint_micro.tflite", "tiny",
      "benchmark/training/anomaly_detection/trained_models/ToyCar/baseline_tf23/model/model_ToyCar_quant_fullint_micro.tflite"),
     ("models/ad01_int8.tflite", "tiny", "benchmark/training/anomaly_detection/trained_models/ad01_int8.tflite"),

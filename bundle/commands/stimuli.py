@@ -37,6 +37,8 @@ def run(args) -> int:
         if r.status == READY:
             line += (f": {r.files} files, {r.bytes / 1e6:.1f} MB in {r.dir} ({r.kept} kept, {r.written} written, "
                      f"{r.seconds} s); manifest {r.manifest} sha256 {r.manifest_sha256[:16]}…")
+            if r.archive_sha256:
+                line += f"; archive sha256 {r.archive_sha256}"
         else:
             line += f": {r.reason}"
         print(line)

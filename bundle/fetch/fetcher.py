@@ -5,20 +5,24 @@ materialises them at `<cache>/tree/<rel>` (hard link, or copy across devices) so
 locked prefix such as `published/octoml-v1.0/` is an ordinary folder for the parser.
 Writes go to a temporary name and are renamed into place, so an interrupted fetch
 never leaves a file that looks complete; HTTP downloads keep their `.part` and resume
-with a Range request. A file whose digest differs is deleted and is an error.
+with a Range request. A file whose digest differs is deleted and is an error. An archive
+pinned by its publisher's MD5 + size is checked by those on its first fetch and by the
+SHA-256 computed then on every later one (bundle/fetch/learned.py).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
 from bundle.fsutil import sha256_file as _digest
-from bundle.fetch.lock import Archive, Lock, LockedFile, load_lock
+from bundle.fetch import learned
+from bundle.fetch.lock import UNSET, Archive, Lock, LockedFile, load_lock
 
 MIRROR_ENV = "TINYREPRO_MIRROR"
 CHUNK = 1 << 16
@@ -89,9 +93,46 @@ class Fetcher:
                               hint="add it under archives: in artifacts/lock.yaml (url, size, sha256)") from None
         if not entry.pinned:
             raise ConfigError(f"archive {archive_id!r} ({entry.url}) has sha256 UNSET in {self.lock.path}",
-                              hint="set its SHA-256 in artifacts/lock.yaml once known from a trusted source; "
-                                   "unverified downloads are never used")
-        return self._object(entry)
+                              hint="set its SHA-256 (or the publisher's md5 and exact size) in "
+                                   "artifacts/lock.yaml; unverified downloads are never used")
+        if not entry.by_publisher_digest:
+            return self._object(entry)
+        sha = learned.learned_sha256(self.cache_dir, entry)
+        if sha:  # checked by MD5 once: SHA-256 from then on
+            return self._object(replace(entry, sha256=sha))
+        return self._first_fetch(entry)
+
+    def archive_sha256(self, archive_id: str) -> str | None:
+        """The SHA-256 an archive is checked against (pinned or learned), or None."""
+        entry = self.lock.archives.get(archive_id)
+        return learned.archive_sha256(self.cache_dir, entry) if entry else None
+
+    def _first_fetch(self, entry: Archive) -> Path:
+        """An archive pinned by MD5 + size: verified on arrival, stored and recorded by SHA-256."""
+        stage = self.cache_dir / "md5" / entry.md5
+        stage.parent.mkdir(parents=True, exist_ok=True)
+        if self.mirror and (self.mirror / entry.path).is_file():
+            tmp = self._tmp(stage)
+            try:
+                shutil.copyfile(self.mirror / entry.path, tmp)
+                sha = self._verify(entry, tmp, f"mirror file {self.mirror / entry.path}")
+                os.replace(tmp, stage)
+            finally:
+                tmp.unlink(missing_ok=True)
+            self.stats.from_mirror += 1
+        elif self.offline:
+            raise NetworkUnavailable(
+                f"{entry.path}: not in the cache{' or the mirror ' + str(self.mirror) if self.mirror else ''}, and offline",
+                hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {entry.path}, or drop --offline to download it")
+        else:
+            sha = self._download(entry, stage)
+            self.stats.downloaded += 1
+        self.stats.bytes += entry.size
+        obj = self.cache_dir / "sha256" / sha
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage, obj)
+        learned.record(self.cache_dir, entry, sha)
+        return obj
 
     # -- sources ------------------------------------------------------------------
     def _object(self, entry: LockedFile | Archive) -> Path:
@@ -123,7 +164,7 @@ class Fetcher:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _download(self, entry: LockedFile | Archive, obj: Path) -> None:
+    def _download(self, entry: LockedFile | Archive, obj: Path) -> str:
         import requests  # imported here: offline runs never need it
         import urllib3
 
@@ -150,23 +191,31 @@ class Fetcher:
                 hint=f"connect to the network and retry (partial data is kept and resumed), "
                      f"or pass --mirror DIR / set {MIRROR_ENV} to a folder holding {entry.path}") from None
         try:
-            self._verify(entry, part, f"download of {entry.url}")
+            sha = self._verify(entry, part, f"download of {entry.url}")
         except ChecksumMismatch:
             part.unlink(missing_ok=True)
             raise
         os.replace(part, obj)
+        return sha
 
     # -- helpers ------------------------------------------------------------------
     @staticmethod
-    def _verify(entry: LockedFile | Archive, path: Path, what: str) -> None:
+    def _verify(entry: LockedFile | Archive, path: Path, what: str) -> str:
+        """Size and every pinned digest (SHA-256, the publisher's MD5), in one read; returns the SHA-256."""
         size = path.stat().st_size
-        digest = _digest(path)
-        if size != entry.size or digest != entry.sha256:
+        want = {"sha256": entry.sha256} if entry.sha256 != UNSET else {}
+        if getattr(entry, "md5", ""):
+            want["md5"] = entry.md5
+        got = _digests(path, ("sha256", *want))
+        kind = next((k for k in want if got[k] != want[k]), None)
+        if size != entry.size or kind:
+            kind = kind or next(iter(want))
             path.unlink(missing_ok=True)
             raise ChecksumMismatch(
-                f"{entry.path}: checksum mismatch in {what}: got sha256 {digest[:16]}… ({size} bytes), "
-                f"locked {entry.sha256[:16]}… ({entry.size} bytes); the file was not kept",
+                f"{entry.path}: checksum mismatch in {what}: got {kind} {got[kind][:16]}… ({size} bytes), "
+                f"locked {want[kind][:16]}… ({entry.size} bytes); the file was not kept",
                 hint="the source is corrupt or not the pinned version: re-sync the mirror or retry the download")
+        return got["sha256"]
 
     @staticmethod
     def _tmp(obj: Path) -> Path:
@@ -187,6 +236,15 @@ class Fetcher:
             shutil.copyfile(obj, tmp)
         os.replace(tmp, dest)
         return dest
+
+
+def _digests(path: Path, names: tuple[str, ...]) -> dict[str, str]:
+    hashes = {n: hashlib.new(n) for n in dict.fromkeys(names)}
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            for h in hashes.values():
+                h.update(block)
+    return {n: h.hexdigest() for n, h in hashes.items()}
 
 
 class _progress:

@@ -4,8 +4,12 @@ Schema (version 1), validated on load:
   sources: {id: {repo, commit, url}}        url is a template: {repo} {commit} {upstream}
   toolchain: {...}                          pins the container images build from
   files: [{path, source, upstream, size, sha256}]
-  archives: {id: {url, size, sha256, what}}  optional: source datasets fetched whole (stimuli), http(s);
-                                            sha256 may be UNSET: then the archive is never fetched
+  archives: {id: {url, size, sha256 | md5, what}}  optional: source datasets fetched whole (stimuli),
+                                            http(s). An archive whose publisher gives no SHA-256 is pinned
+                                            by the publisher's digest instead (md5 + exact size), checked
+                                            on download; the SHA-256 computed then is recorded and checked
+                                            from there on (bundle/fetch/learned.py). sha256 UNSET with no
+                                            md5: the archive is never fetched.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from bundle.errors import ConfigError
 LOCK_VERSION = 1
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 UNSET = "UNSET"
 
 
@@ -56,12 +61,14 @@ class LockedFile:
 @dataclass(frozen=True)
 class Archive:
     """A whole upstream archive (a source dataset). Duck-types LockedFile for the fetcher:
-    it is cached by digest and looked up in a mirror at `archives/<file name>`."""
+    it is cached by digest and looked up in a mirror at `archives/<file name>`.
+    `md5` is the publisher's digest, for an archive published without a SHA-256."""
     id: str
     url: str
     size: int
     sha256: str
     what: str = ""
+    md5: str = ""
 
     @property
     def path(self) -> str:
@@ -69,7 +76,12 @@ class Archive:
 
     @property
     def pinned(self) -> bool:
-        return self.sha256 != UNSET
+        return self.sha256 != UNSET or bool(self.md5)
+
+    @property
+    def by_publisher_digest(self) -> bool:
+        """Pinned by MD5 + size only: its SHA-256 is learned on the first verified fetch."""
+        return self.sha256 == UNSET and bool(self.md5)
 
 
 @dataclass(frozen=True)
@@ -119,19 +131,22 @@ def _file(path: Path, raw, sources: dict[str, Source]) -> LockedFile:
 
 
 def _archive(path: Path, aid: str, raw) -> Archive:
-    if not isinstance(raw, dict) or not {"url", "size", "sha256"} <= raw.keys():
-        raise _fail(path, f"archive {aid!r} needs url, size and sha256")
-    url, size, sha = str(raw["url"]), raw["size"], str(raw["sha256"])
-    if not url.startswith(("https://", "http://")):  # integrity comes from the SHA-256, not the transport
+    if not isinstance(raw, dict) or not {"url", "size"} <= raw.keys() or not ({"sha256", "md5"} & raw.keys()):
+        raise _fail(path, f"archive {aid!r} needs url, size and sha256 (or the publisher's md5)")
+    url, size = str(raw["url"]), raw["size"]
+    sha, md5 = str(raw.get("sha256", UNSET)), str(raw.get("md5", "")).lower()
+    if not url.startswith(("https://", "http://")):  # integrity comes from the digest, not the transport
         raise _fail(path, f"archive {aid!r}: url must be http(s)://, got {url!r}")
     if sha != UNSET and not _SHA.match(sha):
         raise _fail(path, f"archive {aid!r}: sha256 must be 64 lowercase hex digits or {UNSET}, got {sha!r}")
-    if sha == UNSET and size == UNSET:
+    if "md5" in raw and not _MD5.match(md5):
+        raise _fail(path, f"archive {aid!r}: md5 must be 32 hex digits (the publisher's), got {raw['md5']!r}")
+    if sha == UNSET and not md5 and size == UNSET:
         size = 0  # unknown with the digest; never used, since an UNSET archive is never fetched
     elif not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise _fail(path, f"archive {aid!r}: size must be a positive byte count"
-                          f"{' (UNSET only with sha256 UNSET)' if size == UNSET else ''}, got {size!r}")
-    return Archive(aid, url, size, sha, str(raw.get("what", "")))
+                          f"{' (UNSET only with sha256 UNSET and no md5)' if size == UNSET else ''}, got {size!r}")
+    return Archive(aid, url, size, sha, str(raw.get("what", "")), md5)
 
 
 def load_lock(path: Path | None = None) -> Lock:

@@ -1,13 +1,14 @@
 """Folders laid out like upstream `closed/<Submitter>/`.
 
-`find_mode_dirs(root) -> list[ModeDir]` lists every
-`results/<variant>/<board>/<benchmark>/<mode>/` folder (mode ∈ performance,
-accuracy, energy; benchmark ∈ kws, ic, vww, ad); the system id is
-`<variant>/<board-folder>`. `load_systems(root) -> list[SystemInfo]` reads
-`systems/*.json`, repairing the defects seen upstream (missing commas between
-lines, tabs or control characters in strings) and recording which file was
-repaired. `board_key(name)` normalises board spellings so that NUCLEO_L4R5ZI,
-NUCLEO-L4R5ZI and nucleo_l4r5zi compare equal (and NRF5340-DK with nrf5340dk);
+`find_mode_dirs(root) -> list[ModeDir]` lists every session folder of one submitter tree,
+found by bundle.published.detect in any known layout (`results/<system>/<benchmark>/<mode>/`
+or OctoML's `results/<variant>/<board>/<benchmark>/<mode>/`, see bundle/data/layouts.yaml);
+the system id is the system levels joined by "/" (e.g. `microtvm_native/NUCLEO_L4R5ZI`).
+`load_systems(root) -> list[SystemInfo]` reads `systems/*.json`, repairing the defects seen
+upstream (missing commas between lines, tabs or control characters in strings) and recording
+which file was repaired. `SystemInfo.field(name)` reads a field whatever its spelling.
+`board_key(name)` normalises board spellings so that NUCLEO_L4R5ZI, NUCLEO-L4R5ZI and
+nucleo_l4r5zi compare equal (and NRF5340-DK with nrf5340dk);
 `match_system(systems, variant, board)` uses it to find the system description
 of one results/<variant>/<board>/ folder.
 """
@@ -18,26 +19,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bundle.config import BENCHMARKS, MODES
 from bundle.errors import ParseError
+from bundle.published.detect import SessionDir as ModeDir
+from bundle.published.detect import detect_submitter
 
 # A line that ends a JSON value, followed by a line that starts a new member/element.
 _ENDS_VALUE = re.compile(r'(["}\]\d]|true|false|null)\s*$')
 _STARTS_MEMBER = re.compile(r'^\s*["{\[]')
 JSON_HINT = "fix the system JSON by hand or fetch it again"
-
-
-@dataclass(frozen=True)
-class ModeDir:
-    variant: str
-    board: str
-    benchmark: str
-    mode: str
-    path: Path
-
-    @property
-    def system(self) -> str:
-        return f"{self.variant}/{self.board}"
 
 
 @dataclass
@@ -46,13 +35,18 @@ class SystemInfo:
     data: dict
     repairs: list[str] = field(default_factory=list)   # what was fixed to read it
 
+    def field(self, name: str):
+        """A field by name, whatever its spelling ("Board Name", "board_name", "BoardName")."""
+        want = board_key(name)
+        return next((v for k, v in self.data.items() if board_key(str(k)) == want), None)
+
     @property
     def board_name(self) -> str:
-        return str(self.data.get("Board Name", ""))
+        return str(self.field("Board Name") or "")
 
     @property
     def soc_name(self) -> str:
-        return str(self.data.get("SoC Name", ""))
+        return str(self.field("SoC Name") or "")
 
     def matches(self, variant: str, board: str) -> bool:
         """True if this JSON describes <variant>/<board> (by file name, else by Board Name)."""
@@ -80,20 +74,12 @@ def match_system(systems: list[SystemInfo], variant: str, board: str) -> SystemI
 
 
 def find_mode_dirs(root: Path) -> list[ModeDir]:
-    root = Path(root)
-    results = root / "results"
-    if not results.is_dir():
-        raise ParseError(f"{root}: no results/ folder",
-                         hint="pass a folder laid out like closed/<Submitter>/ (results/, systems/)")
-    found = []
-    for mode_dir in sorted(results.glob("*/*/*/*")):
-        variant, board, bench, mode = mode_dir.relative_to(results).parts
-        if mode_dir.is_dir() and bench in BENCHMARKS and mode in MODES:
-            found.append(ModeDir(variant, board, bench, mode, mode_dir))
-    if not found:
-        raise ParseError(f"{results}: no <variant>/<board>/<benchmark>/<mode>/ folders",
-                         hint="benchmark must be kws|ic|vww|ad and mode performance|accuracy|energy")
-    return found
+    """Every session folder of one submitter tree; ParseError naming what was found when its
+    layout is not a known one."""
+    sub = detect_submitter(Path(root))
+    if sub.error:
+        raise sub.error
+    return sub.sessions
 
 
 def _repair_missing_commas(text: str) -> tuple[str, list[int]]:

@@ -3,7 +3,9 @@
 The same code reads both sides of a diff:
 
 - `load_mode_dir(path, ...) -> ModeRun`: one `<mode>/` folder (log.txt,
-  results.txt, script.async, trace files); missing files are recorded, not fatal.
+  results.txt, script.async, trace files, also with a mode prefix such as
+  `performance_log.txt`, or recognised by content: bundle.published.detect);
+  missing files are recorded, not fatal.
 - `load_tree(root) -> list[ModeRun]`: every mode folder of a `closed/<Submitter>/` tree.
 - `published_metrics(run)`: the numbers `results.txt` states.
 - `recomputed_metrics(run, labels_dir, labels_reason=..., partial_ok=False)`: the
@@ -14,10 +16,12 @@ The same code reads both sides of a diff:
   and marked `partial` (the differ reports it NOT_COMPARABLE).
 - `accuracy_outputs(run)`: the per-input output vectors of an accuracy run.
 - `recompute_tree(root, labels_dir, policy=None, on_error="raise") -> list[dict]`:
-  one record per (system, benchmark, metric) with published, recomputed, status,
-  reason and the matched system description's board_name/soc_name; this is what
-  `tinyrepro published` prints. With on_error="row" a folder that cannot be parsed
-  gives NOT_RUN rows flagged `parse_error` instead of aborting the whole tree.
+  one record per (submitter, system, benchmark, metric) with published, recomputed,
+  status, reason and the matched system description (file, board_name, soc_name); this
+  is what `tinyrepro published` prints. `root` is one submitter's tree in any known
+  layout, or a round checkout (closed/) holding several. With on_error="row" a folder
+  that cannot be parsed gives NOT_RUN rows flagged `parse_error` instead of aborting
+  the whole tree (and in a round, so does a submitter tree of unknown layout).
 - `load_labels(labels_dir, benchmark)`: file name -> true class from y_labels.csv.
 - `MODE_METRICS`: mode -> the metric names it publishes (public; import it from here).
 
@@ -35,7 +39,9 @@ from bundle import scoring
 from bundle.errors import ParseError
 from bundle.published.energy import Trace, read_timestamps, read_trace
 from bundle.config import MODES
-from bundle.published.layout import ModeDir, find_mode_dirs, load_systems, match_system
+from bundle.published.detect import SessionDir, SessionFiles, detect_tree, known_layouts, session_files
+from bundle.published.describe import describe
+from bundle.published.layout import find_mode_dirs
 from bundle.published.logs import Output, SessionLog, parse_log
 from bundle.published.results import ResultsFile, parse_results
 from bundle.published.script import ScriptStep, infer_counts, parse_script
@@ -50,6 +56,8 @@ BENCH_OF_MODEL = {v: k for k, v in DATASET.items()}
 UPSTREAM_MISSING = "upstream drops files of 4 MiB or more, so the published tree has no"
 RUN_HINT = "the session folder is incomplete or inconsistent; fetch or rerun it"
 ON_ERROR = ("raise", "row")
+FILE_NAMES = {"log": "log.txt", "results": "results.txt", "script": "script.async",
+              "trace": "trace1-energy.bin", "timestamps": "trace1-timestamps.json"}
 
 
 @dataclass
@@ -65,7 +73,11 @@ class ModeRun:
     script: list[ScriptStep] | None = None
     trace: Trace | None = None
     timestamps: list[float] | None = None
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)        # canonical names (log.txt, ...)
+    names: dict[str, str] = field(default_factory=dict)     # canonical -> this folder's name
+
+    def shown(self, name: str) -> str:
+        return self.names.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -80,10 +92,13 @@ class Value:
     partial: str = ""                    # set: scored on an incomplete run, not comparable
 
 
-def _optional(path: Path, reader, missing: list[str]):
-    if path.is_file():
+def _optional(files: SessionFiles, role: str, reader, missing: list[str], names: dict[str, str]):
+    canonical = FILE_NAMES[role]
+    path = files.paths.get(role)
+    names[canonical] = path.name if path else files.expected_name(canonical)
+    if path is not None and path.is_file():
         return reader(path)
-    missing.append(path.name)
+    missing.append(canonical)
     return None
 
 
@@ -96,25 +111,27 @@ def _mode_from_log(log: SessionLog | None) -> str | None:
 
 
 def load_mode_dir(path: Path, system: str | None = None, benchmark: str | None = None,
-                  mode: str | None = None) -> ModeRun:
+                  mode: str | None = None, files: SessionFiles | None = None) -> ModeRun:
     """Read one session folder. Mode and benchmark come from the log when not given."""
     path = Path(path)
     if not path.is_dir():
         raise ParseError(f"{path}: not a folder", hint="pass a folder holding log.txt and results.txt")
+    files = files if files is not None else session_files(path)
     missing: list[str] = []
-    log = _optional(path / "log.txt", parse_log, missing)
-    results = _optional(path / "results.txt", parse_results, missing)
-    script = _optional(path / "script.async", parse_script, missing)
+    names: dict[str, str] = {}
+    log = _optional(files, "log", parse_log, missing, names)
+    results = _optional(files, "results", parse_results, missing, names)
+    script = _optional(files, "script", parse_script, missing, names)
     mode = mode or _mode_from_log(log) or (path.name if path.name in MODES else None)
     if mode is None:
         raise ParseError(f"{path}: cannot tell the mode (no log.txt with bm cfg, folder not named performance|accuracy|energy)", hint=RUN_HINT)
     trace = timestamps = None
     if mode == "energy":
-        trace = _optional(path / "trace1-energy.bin", read_trace, missing)
-        timestamps = _optional(path / "trace1-timestamps.json", read_timestamps, missing)
+        trace = _optional(files, "trace", read_trace, missing, names)
+        timestamps = _optional(files, "timestamps", read_timestamps, missing, names)
     if benchmark is None and log is not None:
         benchmark = BENCH_OF_MODEL.get(log.model or log.config.get("model", ""))
-    return ModeRun(path, system, benchmark, mode, log, results, script, trace, timestamps, missing)
+    return ModeRun(path, system, benchmark, mode, log, results, script, trace, timestamps, missing, names)
 
 
 def load_tree(root: Path) -> list[ModeRun]:
@@ -181,10 +198,10 @@ def _infer_n(run: ModeRun) -> int:
 
 
 def _missing_reason(run: ModeRun, names: list[str]) -> str:
-    absent = [n for n in names if n in run.missing]
+    absent = [run.shown(n) for n in names if n in run.missing]
     why = f"{' and '.join(absent)} missing: cannot recompute"
-    if run.mode == "accuracy" and run.benchmark == "ad" and "log.txt" in absent:
-        why += f" ({UPSTREAM_MISSING} AD accuracy log)"
+    if run.mode == "accuracy" and run.benchmark == "ad" and "log.txt" in run.missing:
+        why += f" ({UPSTREAM_MISSING} AD accuracy log: too large)"
     return why
 
 
@@ -243,7 +260,10 @@ def _performance(run: ModeRun) -> dict[str, Value]:
 def _energy(run: ModeRun) -> dict[str, Value]:
     need = ["log.txt", "trace1-energy.bin", "trace1-timestamps.json"]
     if any(n in run.missing for n in need):
-        return _not_run("energy", _missing_reason(run, need))
+        why = _missing_reason(run, need)
+        if "log.txt" not in run.missing and all(n in run.missing for n in need[1:]):
+            why += " (this tree publishes energy without its EMON traces)"
+        return _not_run("energy", why)
     incomplete = scoring.incomplete_run(len(run.timestamps), "timestamps")
     if incomplete:
         return _not_run("energy", f"{incomplete} (EMON edges in trace1-timestamps.json)")
@@ -324,8 +344,11 @@ def _accuracy(run: ModeRun, labels_dir: Path | None, labels_reason: str, partial
         return _not_run("accuracy", f"labels missing: {labels_path(labels_dir, run.benchmark)} not found")
     outputs = accuracy_outputs(run)
     if not outputs:
-        return _not_run("accuracy", "log.txt holds no m-results lines")
+        return _not_run("accuracy", f"{run.shown('log.txt')} holds no m-results lines")
     labels = load_labels(labels_dir, run.benchmark)
+    other = _other_model(run, outputs, labels)
+    if other:
+        return _not_run("accuracy", other)
     if run.benchmark == "ad":
         return _ad_accuracy(outputs, labels, run.path, partial_ok)
     y = _joined_labels(outputs, labels, run.path)
@@ -336,6 +359,22 @@ def _accuracy(run: ModeRun, labels_dir: Path | None, labels_reason: str, partial
     coverage = _Coverage(len(outputs), len(labels), "stimuli")
     return _scored(lambda: (scoring.top1(scores, y), scoring.eembc_auc(scores, y)), coverage, partial_ok,
                    f"{len(outputs)} outputs scored")
+
+
+def _other_model(run: ModeRun, outputs: list[Output], labels: dict[str, int]) -> str:
+    """Why a run of another model version cannot be scored with the pinned labels, or ''.
+
+    A log naming a model other than the benchmark's dataset (e.g. kws02) is scored only
+    when every input it loaded is in the pinned y_labels.csv."""
+    model = run.log.model or run.log.config.get("model") or ""
+    dataset = DATASET[run.benchmark]
+    if not model or model == dataset:
+        return ""
+    unknown = [o.file for o in outputs if o.file not in labels]
+    if not unknown:
+        return ""
+    return (f"other model version: the log ran {model!r}, not {dataset}, on {len(set(unknown))} inputs not "
+            f"in the pinned {dataset}/y_labels.csv (first {unknown[0]!r}): no labels to score them")
 
 
 def _ad_accuracy(outputs: list[Output], labels: dict[str, int], path: Path, partial_ok: bool) -> dict[str, Value]:
@@ -375,37 +414,66 @@ def recomputed_metrics(run: ModeRun, labels_dir: Path | None, labels_reason: str
 def recompute_tree(root: Path, labels_dir: Path | None, policy=None, on_error: str = "raise") -> list[dict]:
     """Recompute every published number under root and compare (section "published-recompute").
 
+    root: one submitter's tree in any known layout, or a round checkout (closed/).
     on_error="raise": the first ParseError aborts (precise message, exit code 5).
     on_error="row": a folder that cannot be parsed gives NOT_RUN rows with
-    `parse_error` set, and the other folders are still recomputed.
+    `parse_error` set, and the other folders are still recomputed; in a round, a
+    submitter tree of unknown layout gives one such row and the others still count.
     """
     from bundle import diff  # diff imports this module; import here to keep the cycle one-way at load time
 
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
     policy = policy or diff.load_policy()
-    systems = load_systems(root, errors=[])        # unreadable ones are system_notes' business
+    tree = detect_tree(root)
     records = []
-    for d in find_mode_dirs(root):
+    for sub in tree.submitters:
+        if sub.error:
+            if on_error == "raise" or not tree.round:
+                raise sub.error
+            records.append(_layout_error_row(sub))
+            continue
+        records += _submitter_rows(sub, labels_dir, policy, on_error)
+    return records
+
+
+def _submitter_rows(sub, labels_dir: Path | None, policy, on_error: str) -> list[dict]:
+    from bundle import diff
+    from bundle.published.describe import find_descriptions
+
+    known = known_layouts()
+    descriptions, _ = find_descriptions(sub.root, known)
+    n_systems = len({d.system for d in sub.sessions})
+    records = []
+    for d in sub.sessions:
         try:
-            run = load_mode_dir(d.path, d.system, d.benchmark, d.mode)
+            run = load_mode_dir(d.path, d.system, d.benchmark, d.mode, files=d.files)
             rows = diff.compare_run(run, published_metrics(run), recomputed_metrics(run, labels_dir),
                                     policy.rules_for("recompute"))
         except ParseError as exc:
             if on_error == "raise":
                 raise
             rows = _parse_error_rows(d, exc)
-        info = match_system(systems, d.variant, d.board)
+        info = describe(d.system, descriptions, sub.root, known, n_systems)
         for r in rows:
             r["section"] = "published-recompute"
+            r["submitter"] = sub.name
             r.setdefault("parse_error", False)
+            r["system_description"] = info.path.name if info else None
             r["board_name"] = info.board_name if info else None
             r["soc_name"] = info.soc_name if info else None
         records.extend(rows)
     return records
 
 
-def _parse_error_rows(d: ModeDir, exc: ParseError) -> list[dict]:
+def _layout_error_row(sub) -> dict:
+    return {"section": "published-recompute", "submitter": sub.name, "system": None, "benchmark": None,
+            "mode": None, "metric": None, "published": None, "recomputed": None, "status": "NOT_RUN",
+            "reason": f"cannot parse: {sub.error.message}", "detail": f"hint: {sub.error.hint}",
+            "parse_error": True}
+
+
+def _parse_error_rows(d: SessionDir, exc: ParseError) -> list[dict]:
     return [{"system": d.system, "benchmark": d.benchmark, "mode": d.mode, "metric": m,
              "published": None, "recomputed": None, "status": "NOT_RUN",
              "reason": f"cannot parse: {exc.message}", "detail": f"hint: {exc.hint}" if exc.hint else "",
@@ -414,12 +482,30 @@ def _parse_error_rows(d: ModeDir, exc: ParseError) -> list[dict]:
 
 
 def system_notes(root: Path) -> list[str]:
-    """Human notes about the systems/ folder: repaired files, unreadable files (never fatal:
-    no number depends on a system description)."""
-    errors: list[str] = []
+    """Human notes about the tree: how it was read (layout, names read as typos, files found by
+    content), system descriptions repaired, unreadable or not matched (never fatal: no number
+    depends on a system description). A tree that cannot be read gives no notes here:
+    recompute_tree reports it."""
+    try:
+        tree = detect_tree(root)
+    except ParseError:
+        return []
     notes = []
-    for info in load_systems(root, errors=errors):
-        if info.repairs:
-            notes.append(f"{info.path.name}: repaired to read it ({'; '.join(info.repairs)})")
-    notes += [f"system description not read, ignored: {e}" for e in errors]
+    for sub in tree.submitters:
+        if sub.error:
+            continue
+        where = f"{sub.name}: " if tree.round else ""
+        notes.append(f"{where}layout {sub.layout.name}: {sub.layout.what}")
+        notes += [where + n for n in sub.notes]
+        notes += _undescribed(sub, where)
     return notes
+
+
+def _undescribed(sub, where: str) -> list[str]:
+    from bundle.published.describe import find_descriptions
+
+    known = known_layouts()
+    descriptions, _ = find_descriptions(sub.root, known)
+    systems = sorted({d.system for d in sub.sessions})
+    return [f"{where}no system description found for {s} (rows carry no board or SoC)" for s in systems
+            if describe(s, descriptions, sub.root, known, len(systems)) is None]

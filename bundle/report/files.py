@@ -7,7 +7,8 @@ their own tables. `exit_code_for(rows)` is EXIT_DIFFERENT when any row is
 DIFFERENT, else EXIT_OK. `terminal_report(rows, notes)` is the text the CLI prints.
 
 Row fields: section, system, benchmark, mode, metric, published, reproduced,
-verdict, reason; optional outputs_equal, outputs_total, first_mismatches, detail.
+verdict, reason; optional outputs_equal, outputs_total, first_mismatches, detail, and for
+published-recompute rows submitter, system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from tabulate import tabulate
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
 from bundle.report.tables import row_verdict, rows_table, summary_line, verdict_counts
 
-CSV_COLUMNS = ["section", "dut", "system", "benchmark", "mode", "metric", "published", "reproduced",
-               "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches"]
+CSV_COLUMNS = ["section", "dut", "submitter", "system", "benchmark", "mode", "metric", "published", "reproduced",
+               "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches",
+               "system_description", "board_name", "soc_name"]
 
 
 def normalise(row: dict) -> dict:

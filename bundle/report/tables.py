@@ -37,15 +37,24 @@ def _outputs(row: dict) -> str:
     return f"{row['outputs_equal']}/{row['outputs_total']}"
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """COLUMNS, with the submitter before the system when rows name one (published trees)."""
+    cols = list(COLUMNS)
+    if any(r.get("submitter") for r in rows):
+        cols.insert(cols.index("system"), "submitter")
+    return cols
+
+
 def rows_table(rows: list[dict], fmt: str = "simple") -> str:
     with_outputs = any(r.get("outputs_total") is not None for r in rows)
-    headers = list(COLUMNS) + (["outputs equal"] if with_outputs else [])
+    cols = _columns(rows)
+    headers = cols + (["outputs equal"] if with_outputs else [])
     body = []
     for r in rows:
-        line = [_cell(r.get(c)) for c in COLUMNS]
-        line[COLUMNS.index("reproduced")] = _cell(_reproduced(r))
-        line[COLUMNS.index("verdict")] = row_verdict(r)
-        line[COLUMNS.index("reason")] = str(r.get("reason") or "")
+        line = [_cell(r.get(c)) for c in cols]
+        line[cols.index("reproduced")] = _cell(_reproduced(r))
+        line[cols.index("verdict")] = row_verdict(r)
+        line[cols.index("reason")] = str(r.get("reason") or "")
         if with_outputs:
             line.append(_outputs(r))
         body.append(line)

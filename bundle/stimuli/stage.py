@@ -1,7 +1,10 @@
 """Prepare one stimulus set: verified archive in, `<out>/<set>/` with a SHA-256 manifest out.
 
 `<out>/<set>/` holds y_labels.csv (the pinned copy), one .bin per row and `SHA256SUMS`
-(`sha256sum -c` format, y_labels order), so it is directly a `tinyrepro run --stimuli` folder.
+(`sha256sum -c` format, y_labels order), so it is directly a `tinyrepro run --stimuli` folder,
+and `SOURCE.json` naming the archive it was made from and the SHA-256 that archive was checked
+against (for an archive pinned by its publisher's MD5, the SHA-256 computed on its verified
+first fetch, bundle/fetch/learned.py).
 The archive is verified against the lock before anything is written; files are written
 atomically and recorded in `.SHA256SUMS.partial` as they go, so an interrupted preparation
 resumes keeping every file whose digest matches its record. A set already complete and
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import importlib.util
 import os
 import shutil
@@ -25,6 +29,7 @@ from bundle.stimuli.sources import SETS, labels_rows
 
 READY, NOT_RUN, FAILED = "READY", "NOT_RUN", "FAILED"
 MANIFEST = "SHA256SUMS"
+SOURCE = "SOURCE.json"     # the source archive: id, url, size, how pinned, the SHA-256 it was checked against
 PARTIAL = ".SHA256SUMS.partial"
 OUT_ENV = "TINYREPRO_STIMULI"
 
@@ -59,6 +64,7 @@ class SetResult:
     written: int = 0
     seconds: float = 0.0
     archive: str = ""
+    archive_sha256: str = ""    # the SHA-256 the archive was checked against (pinned, or learned from its MD5)
     exit_code: int = 0          # a FAILED set's error class decides the command's exit code
 
     def summary(self) -> dict:
@@ -87,6 +93,31 @@ def _kept(folder: Path, names: list[str], size: int) -> dict[str, str]:
         if name in records and path.is_file() and path.stat().st_size == size and _sha(path) == records[name]:
             keep[name] = records[name]
     return keep
+
+
+def _source_record(archive, sha256: str) -> dict | None:
+    """What the set was made from: the archive, how it was pinned, and the SHA-256 it was
+    checked against (for an MD5-pinned archive, the one computed on its verified first fetch)."""
+    if archive is None or not sha256:
+        return None
+    return {"archive": archive.id, "url": archive.url, "size": archive.size, "sha256": sha256,
+            "pinned_by": "md5 + size (publisher's digest), checked before any read" if archive.by_publisher_digest
+            else "sha256 (lock)", **({"md5": archive.md5} if archive.md5 else {})}
+
+
+def _recorded_source(folder: Path) -> dict | None:
+    """The source record of an earlier preparation (a set completed without touching the archive)."""
+    try:
+        doc = json.loads((folder / SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("sha256"), str) else None
+
+
+def _write_source(folder: Path, record: dict | None) -> None:
+    if record is not None:
+        with atomic_output(folder / SOURCE) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_manifest(folder: Path, names: list[str], digests: dict[str, str]) -> Path:
@@ -125,13 +156,15 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
         if result.reason:
             return result
         result.archive = archive.url
-        cached = (Path(fetcher.cache_dir) / "sha256" / archive.sha256).is_file()
+        known = fetcher.archive_sha256(spec.archive)
+        cached = bool(known) and (Path(fetcher.cache_dir) / "sha256" / known).is_file()
         _check_disk(folder, (len(names) - len(keep)) * spec.file_size + (0 if cached else archive.size))
         try:
             src = fetcher.fetch_archive(spec.archive)  # verified against the lock before any write
         except NetworkUnavailable as err:
             result.reason = _unavailable(fetcher, err)
             return result
+        result.archive_sha256 = src.name          # the cache object is named by its verified SHA-256
         try:
             result.written = _produce(spec, src, folder, rows, keep, fetcher.progress)
         except ParseError as err:  # name the archive by its lock entry, not its cache digest
@@ -140,6 +173,10 @@ def prepare(name: str, fetcher, out: Path | None = None) -> SetResult:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_output(folder / "y_labels.csv") as tmp:  # run scores against it: never half a copy
         shutil.copyfile(labels_path, tmp)
+    source = _source_record(fetcher.lock.archives.get(spec.archive), result.archive_sha256) \
+        or _recorded_source(folder)
+    result.archive_sha256 = (source or {}).get("sha256", "")
+    _write_source(folder, source)      # before the manifest: SHA256SUMS, written last, marks a set complete
     result.manifest = _write_manifest(folder, names, _records(folder) | keep)
     result.manifest_sha256 = _sha(result.manifest)
     result.status, result.seconds = READY, round(time.monotonic() - start, 1)

@@ -110,6 +110,6 @@ def test_stimuli_stages_follow_reproduce_with_their_reasons(offline_plan):
     names = [s["name"] for s in offline_plan["stages"]]
     assert names.index("flash") < names.index("stimuli:ic01") < names.index("run")
     by_name = {s["name"]: s for s in offline_plan["stages"]}
-    assert "pin UNSET" in by_name["stimuli:ad01"]["reason"]
+    assert "offline" in by_name["stimuli:ad01"]["reason"]      # pinned by MD5 + size: no UNSET
     assert "offline" in by_name["stimuli:ic01"]["reason"] and not by_name["stimuli:vww01"]["runnable"]
     assert "host DUT" in by_name["run"]["note"]

@@ -77,7 +77,8 @@ def test_ic01_prepared_through_the_fetch_layer(tmp_path):
     r = prepare("ic01", f, tmp_path / "out")
     assert r.status == READY and r.files == 2 and r.written == 2 and r.kept == 0 and r.bytes == 6144
     folder = tmp_path / "out" / "ic01"
-    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, "img0_s_000000.bin", "img2_s_000002.bin", "y_labels.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, "SOURCE.json", "img0_s_000000.bin",
+                                                        "img2_s_000002.bin", "y_labels.csv"]
     data = (folder / "img2_s_000002.bin").read_bytes()
     planes = images[2][2]
     assert len(data) == 3072 and data[(3 * 32 + 4) * 3:(3 * 32 + 4) * 3 + 3] == bytes(planes[:, 3, 4])
