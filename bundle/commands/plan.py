@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from bundle.commands.fetch import add_fetch_options
+from bundle import jsonout
 
 
 def register(sub) -> None:
@@ -63,7 +64,7 @@ def run(args) -> int:
     ctx = _context(args)
     result = plan(ctx, _images(ctx))
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(jsonout.dumps(result, indent=2, default=str))
     else:
         _print(result)
     return 0
