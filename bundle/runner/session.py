@@ -102,8 +102,9 @@ def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None
     if mode == "performance":
         rows = rows[:PERF_STIMULI]
     out: list[Stimulus] = []
+    root = _resolved(folder)
     for lineno, name, label, window in rows:
-        path = _inside(folder, name, lineno)
+        path = _inside(folder, root, name, lineno)
         if not path.is_file():
             raise ConfigError(f"stimulus {path} listed in y_labels.csv is missing", hint=_dataset_hint(benchmark))
         if benchmark != "ad":
@@ -149,19 +150,32 @@ def _label_rows(folder: Path, benchmark: str) -> list[tuple[int, str, int, tuple
     return out
 
 
-def _inside(folder: Path, name: str, lineno: int) -> Path:
-    """The stimulus file `name` names, refused unless it resolves inside `folder`."""
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:     # symlink loops
+        raise ConfigError(f"cannot resolve {path} ({exc})", hint="pass an existing stimuli folder") from None
+
+
+def _inside(folder: Path, root: Path, name: str, lineno: int) -> Path:
+    """The stimulus file `name` names, refused unless it resolves inside `folder` (root: resolved)."""
     where = f"{folder / 'y_labels.csv'}:{lineno}"
     if not name or "\x00" in name:
         raise ParseError(f"{where}: empty or invalid file name {name!r}", hint=LABELS_HINT)
     path = folder / name
-    try:
-        inside = path.resolve().is_relative_to(folder.resolve()) and path.resolve() != folder.resolve()
-    except (OSError, RuntimeError) as exc:     # symlink loops
-        raise ParseError(f"{where}: cannot resolve {name!r} ({exc})", hint=LABELS_HINT) from None
-    if Path(name).is_absolute() or ".." in Path(name).parts or not inside:
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts or not parts:
         raise ParseError(f"{where}: {name!r} is outside the stimuli folder {folder}; nothing was read",
                          hint="a labels file may only name files in its own folder")
+    # a symlink may still point out: resolve it (plain files need no resolving)
+    if path.is_symlink() or any((folder / Path(*parts[:i])).is_symlink() for i in range(1, len(parts))):
+        try:
+            inside = path.resolve().is_relative_to(root)
+        except (OSError, RuntimeError) as exc:
+            raise ParseError(f"{where}: cannot resolve {name!r} ({exc})", hint=LABELS_HINT) from None
+        if not inside:
+            raise ParseError(f"{where}: {name!r} links outside the stimuli folder {folder}; nothing was read",
+                             hint="a labels file may only name files in its own folder")
     return path
 
 
