@@ -115,7 +115,10 @@ def load_reproduce_config(path: Path | None = None) -> ReproduceConfig:
     if raw.get("version") != 1:
         raise ConfigError(f"{where}: expected version: 1, got {raw.get('version')!r}", hint=HINT)
     raw = dict(raw)
-    sim = dict(raw.get("sim") or {})
+    sim = raw.get("sim") or {}
+    if not isinstance(sim, dict):
+        raise ConfigError(f"{where}: sim must be a mapping, got {type(sim).__name__}", hint=HINT)
+    sim = dict(sim)
     if not isinstance(sim.get("backends"), dict):
         raise ConfigError(f"{where}: sim.backends must map backend names to {{compare_with: [...]}}", hint=HINT)
     sim["backends"] = {name: _strict(SimBackend, b, f"{where}: sim.backends.{name}")

@@ -70,7 +70,7 @@ def _rule(raw, where: str) -> Rule:
     dec, tol, nc = raw.get("decimals"), raw.get("rel_tol", 0.0), raw.get("not_comparable")
     if dec is not None and (not isinstance(dec, int) or isinstance(dec, bool) or not 0 <= dec <= 9):
         raise ConfigError(f"{where}.decimals: expected an integer 0..9, got {dec!r}", hint=POLICY_HINT)
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not 0 <= tol < float("inf"):
         raise ConfigError(f"{where}.rel_tol: expected a number >= 0, got {tol!r}", hint=POLICY_HINT)
     if nc is not None and not (isinstance(nc, str) and nc.strip()):
         raise ConfigError(f"{where}.not_comparable: expected a reason (text), got {nc!r}", hint=POLICY_HINT)
