@@ -160,22 +160,23 @@ def _resolved(path: Path) -> Path:
 def _inside(folder: Path, root: Path, name: str, lineno: int) -> Path:
     """The stimulus file `name` names, refused unless it resolves inside `folder` (root: resolved)."""
     where = f"{folder / 'y_labels.csv'}:{lineno}"
-    if not name or "\x00" in name:
-        raise ParseError(f"{where}: empty or invalid file name {name!r}", hint=LABELS_HINT)
+    if not name or "\x00" in name or len(name.encode()) > 4096 or any(
+            len(p.encode()) > 255 for p in Path(name).parts):
+        raise ParseError(f"{where}: empty or invalid file name {name[:60]!r}", hint=LABELS_HINT)
     path = folder / name
     parts = Path(name).parts
     if Path(name).is_absolute() or ".." in parts or not parts:
         raise ParseError(f"{where}: {name!r} is outside the stimuli folder {folder}; nothing was read",
                          hint="a labels file may only name files in its own folder")
     # a symlink may still point out: resolve it (plain files need no resolving)
-    if path.is_symlink() or any((folder / Path(*parts[:i])).is_symlink() for i in range(1, len(parts))):
-        try:
-            inside = path.resolve().is_relative_to(root)
-        except (OSError, RuntimeError) as exc:
-            raise ParseError(f"{where}: cannot resolve {name!r} ({exc})", hint=LABELS_HINT) from None
-        if not inside:
-            raise ParseError(f"{where}: {name!r} links outside the stimuli folder {folder}; nothing was read",
-                             hint="a labels file may only name files in its own folder")
+    try:
+        linked = any((folder / Path(*parts[:i])).is_symlink() for i in range(1, len(parts) + 1))
+        inside = path.resolve().is_relative_to(root) if linked else True
+    except (OSError, RuntimeError) as exc:
+        raise ParseError(f"{where}: cannot resolve {name[:60]!r} ({exc})", hint=LABELS_HINT) from None
+    if not inside:
+        raise ParseError(f"{where}: {name!r} links outside the stimuli folder {folder}; nothing was read",
+                         hint="a labels file may only name files in its own folder")
     return path
 
 
