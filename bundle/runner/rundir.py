@@ -84,6 +84,10 @@ def check_folder(out: Path, owner: dict) -> bool:
         raise UsageError(f"--out {out} holds files this run did not write ({', '.join(foreign[:3])}"
                          f"{', ...' if len(foreign) > 3 else ''}); nothing was changed", hint=HINT_NEW)
     if OWNER not in names:
+        # only a lock and a half-written record: a run starting now (refused at its lock), or
+        # the leftovers of one killed while starting (ours to reuse, under the lock)
+        if all(n == LOCK or n.startswith(f".{OWNER}.") for n in names):
+            return False
         raise UsageError(f"--out {out} holds run files but no {OWNER}: not a folder this tool owns; "
                          "nothing was changed", hint=HINT_NEW)
     theirs = read_owner(out / OWNER)
