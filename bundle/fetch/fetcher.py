@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
-from bundle.fsutil import sha256_file as _digest
+from bundle.fsutil import sha256_file as _digest, writing
 from bundle.fetch import learned
 from bundle.fetch.lock import UNSET, Archive, Lock, LockedFile, load_lock
 
@@ -240,7 +240,8 @@ class Fetcher:
             try:
                 os.link(obj, tmp)
             except OSError:
-                shutil.copyfile(obj, tmp)
+                with writing(dest):
+                    shutil.copyfile(obj, tmp)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)     # a failed copy (disk full) leaves no temp file behind
