@@ -8,7 +8,6 @@ a later stage fails or the user presses Ctrl-C, so nothing already done is lost.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone

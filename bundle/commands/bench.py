@@ -1,7 +1,6 @@
 """`tinyrepro bench`: runner and software-DUT figures (bload efficiency, run times)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from bundle import jsonout
 from bundle.cliargs import int_in

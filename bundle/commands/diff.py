@@ -10,7 +10,6 @@ is DIFFERENT.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

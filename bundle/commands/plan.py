@@ -2,7 +2,6 @@
 build, with what can run here and why the rest cannot. Runs nothing, builds nothing."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

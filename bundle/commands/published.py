@@ -15,7 +15,6 @@ code 1 (EXIT_DIFFERENT) if any record is DIFFERENT.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 

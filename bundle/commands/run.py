@@ -9,7 +9,6 @@ declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bundle.cliargs import BAUDS, MAX_ITER, MAX_RETRIES, backend_name, fault_spec, float_in, int_in

@@ -12,7 +12,6 @@ published-recompute rows submitter, system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
