@@ -228,7 +228,6 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
 
 def _codediff_all(ctx: Context, ran: set[str]) -> dict:
     """A row per build, appended to toolchain/codediff.jsonl as each one is compared."""
-    import json
     import tempfile
 
     from bundle.toolchain.codediff import compare_trees, extract_mlf
@@ -250,8 +249,6 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
 
 def _firmware_all(ctx: Context, ran: set[str]) -> dict:
     """Each build twice; the regenerated model is swapped in when the compile stage ran."""
-    import json
-
     from bundle.toolchain.config import compile_configs
     from bundle.toolchain.firmware import firmware_record, firmware_stage
     from bundle.toolchain.stages import code_rel

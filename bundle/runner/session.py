@@ -11,7 +11,12 @@ faulty attempt is logged as `runner:` lines (the fault, every discarded DUT line
 and retried after a `name%` resynchronisation, up to `retries` times. The sidecar
 record is written before the log block; a resumed run re-appends the block of any
 record the log lacks, then skips every stimulus the sidecar holds. So no result
-is lost or written twice, and the log's `m-lap-us` lines keep their pairing.
+is lost or written twice, and the log's `m-lap-us` lines keep their pairing. A
+write torn by a crash or a full disk is cut back first (logwriter.repair_log).
+
+Before that, the run folder is claimed (bundle.runner.rundir: owner record and lock),
+the labels' file names are checked to stay inside the stimuli folder and every
+stimulus is checked against the set's SHA256SUMS (`stimuli_manifest`).
 """
 from __future__ import annotations
 
