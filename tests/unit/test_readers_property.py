@@ -10,6 +10,7 @@ and keeps no example database, so CI runs the same examples every time).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -35,7 +36,7 @@ from bundle.published.results import parse_results
 from bundle.published.script import parse_script
 from bundle.runner.logwriter import Journal
 from bundle.runner.rundir import read_owner
-from bundle.runner.session import plan_stimuli, run_owner, stimuli_manifest
+from bundle.runner.session import _read_sums, plan_stimuli, run_owner, stimuli_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTED = {errors.EXIT_OK, errors.EXIT_DIFFERENT, errors.EXIT_USAGE, errors.EXIT_CONFIG, errors.EXIT_FETCH,
@@ -127,6 +128,9 @@ def seeds(published_root, fetcher) -> dict[str, bytes]:
                                 "benchmark": "kws", "mode": "accuracy", "n": 1, "w": 0, "limit": 3,
                                 "stimuli": 3, "system": "microtvm_native/NUCLEO_L4R5ZI"}).encode(),
         "journal": journal.encode(),
+        "sums": "".join(f"{hashlib.sha256(row.encode()).hexdigest()}  {row.split(',')[0]}\n"
+                        for row in fetcher.fetch("datasets/kws01/y_labels.csv").read_text().splitlines()[:20]
+                        ).encode(),
         "owner": json.dumps({"version": 1, "run": run_owner("kws", "accuracy", 1, 0, "0" * 64,
                                                               {"dut": "sim"})}).encode(),
     }
@@ -209,6 +213,7 @@ CHECKS = {
     "timestamps": _check_timestamps, "system_json": _simple(read_json_lenient), "labels": _check_labels,
     "lock": _simple(load_lock), "policy": _simple(load_policy), "config": _simple(load_reproduce_config),
     "run_info": _check_run_info, "journal": _check_journal, "owner": _simple(read_owner),
+    "sums": _simple(_read_sums),
 }
 
 
