@@ -12,7 +12,7 @@ import logging
 import sys
 
 from bundle import __version__
-from bundle.errors import EXIT_INTERNAL, EXIT_OK, EXIT_INTERRUPTED, ReproError
+from bundle.errors import EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXIT_INTERRUPTED, ReproError
 
 # Order is the order in `tinyrepro --help`.
 COMMANDS = [
@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         # `tinyrepro published --format json | head`: the reader left, not an error of ours
         sys.stderr.close()
         return EXIT_OK
+    except OSError as err:
+        # Readers and writers turn the OS errors they expect into ReproErrors; this names
+        # the file of any other (a folder where a file was expected, no permission, disk full).
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}\n  hint: check the path, its permissions and free disk space",
+              file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print("interrupted: partial results are kept on disk", file=sys.stderr)
         return EXIT_INTERRUPTED

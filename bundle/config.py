@@ -27,14 +27,18 @@ def load_yaml(path: Path | None, default_name: str) -> tuple[dict, str]:
             text = resources.files("bundle.data").joinpath(default_name).read_text()
             where = f"bundle/data/{default_name}"
         else:
-            text, where = Path(path).read_text(), str(path)
+            text, where = Path(path).read_text(encoding="utf-8"), str(path)
         data = yaml.safe_load(text)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})", hint="pass a YAML text file") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration", hint="pass a YAML configuration") from None
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}", hint="check the path, or drop the option to use the default") from None
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err}", hint="pass a readable YAML file") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path or default_name}: not valid YAML ({err})", hint="fix the YAML syntax at the position given") from None
+        raise ConfigError(f"{path or default_name}: not valid YAML ({str(err)[:300]})", hint="fix the YAML syntax at the position given") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping at top level", hint="see the packaged defaults in bundle/data/")
     return data, where
@@ -111,7 +115,10 @@ def load_reproduce_config(path: Path | None = None) -> ReproduceConfig:
     if raw.get("version") != 1:
         raise ConfigError(f"{where}: expected version: 1, got {raw.get('version')!r}", hint=HINT)
     raw = dict(raw)
-    sim = dict(raw.get("sim") or {})
+    sim = raw.get("sim") or {}
+    if not isinstance(sim, dict):
+        raise ConfigError(f"{where}: sim must be a mapping, got {type(sim).__name__}", hint=HINT)
+    sim = dict(sim)
     if not isinstance(sim.get("backends"), dict):
         raise ConfigError(f"{where}: sim.backends must map backend names to {{compare_with: [...]}}", hint=HINT)
     sim["backends"] = {name: _strict(SimBackend, b, f"{where}: sim.backends.{name}")

@@ -70,7 +70,7 @@ def _rule(raw, where: str) -> Rule:
     dec, tol, nc = raw.get("decimals"), raw.get("rel_tol", 0.0), raw.get("not_comparable")
     if dec is not None and (not isinstance(dec, int) or isinstance(dec, bool) or not 0 <= dec <= 9):
         raise ConfigError(f"{where}.decimals: expected an integer 0..9, got {dec!r}", hint=POLICY_HINT)
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not 0 <= tol < float("inf"):
         raise ConfigError(f"{where}.rel_tol: expected a number >= 0, got {tol!r}", hint=POLICY_HINT)
     if nc is not None and not (isinstance(nc, str) and nc.strip()):
         raise ConfigError(f"{where}.not_comparable: expected a reason (text), got {nc!r}", hint=POLICY_HINT)
@@ -177,13 +177,37 @@ def read_run_info(run_dir: Path) -> dict | None:
         return None
     hint = "the run folder's run-info.json is corrupt; rerun, or pass --dut-kind"
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{path}: not valid JSON ({exc})", hint=hint) from None
-    if not isinstance(info, dict) or info.get("dut_kind") not in DUT_KINDS:
-        kind = info.get("dut_kind") if isinstance(info, dict) else info
-        raise ParseError(f"{path}: dut_kind {kind!r} is not one of {list(DUT_KINDS)}", hint=hint)
+        info = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ParseError(f"{path}: not valid JSON ({str(exc)[:120]})", hint=hint) from None
+    except RecursionError:
+        raise ParseError(f"{path}: JSON nested too deeply for run-info", hint=hint) from None
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read ({exc.strerror or exc})", hint=hint) from None
+    if not isinstance(info, dict):
+        raise ParseError(f"{path}: expected a JSON object, found {type(info).__name__}", hint=hint)
+    if info.get("dut_kind") not in DUT_KINDS:
+        raise ParseError(f"{path}: dut_kind {info.get('dut_kind')!r} is not one of {list(DUT_KINDS)}", hint=hint)
+    for key, ok in RUN_INFO_FIELDS.items():
+        if key in info and not ok(info[key]):
+            raise ParseError(f"{path}: {key} {info[key]!r} is not of the right type", hint=hint)
     return info
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a value run-info.json holds")
+
+
+def _opt_text(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _opt_number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0)
+
+
+RUN_INFO_FIELDS = {"backend": _opt_text, "emulated_infer_ms": _opt_number, "system": _opt_text,
+                   "benchmark": _opt_text, "mode": _opt_text}
 
 
 def _dut_detail(info: dict | None) -> str:

@@ -14,6 +14,7 @@ EXIT_FETCH = 4          # an input could not be fetched or failed verification
 EXIT_PARSE = 5          # a published or reproduced file could not be parsed
 EXIT_DUT = 6            # the device under test or serial link failed
 EXIT_ENGINE = 7         # container engine / stage execution failed
+EXIT_IO = 8             # an output could not be written (disk full, no permission, read-only)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_INTERNAL = 70      # a bug: please report
 
@@ -90,6 +91,15 @@ class ProbeNotFound(FlashError):
 
 class WrongBoard(FlashError):
     """The probe answered, but the chip is not the one the firmware was built for."""
+
+
+class WriteError(ReproError):
+    """Writing an output failed at the OS level (ENOSPC, EACCES, EROFS, ...).
+
+    Raised at the writing points with the file named; what was written before is kept
+    and a run folder stays resumable."""
+
+    exit_code = EXIT_IO
 
 
 class EngineError(ReproError):

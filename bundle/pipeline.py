@@ -8,7 +8,6 @@ a later stage fails or the user presses Ctrl-C, so nothing already done is lost.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from bundle.errors import EXIT_INTERNAL, ReproError, StageUnavailable
+from bundle import jsonout
 
 console = Console(stderr=True)
 
@@ -91,7 +91,7 @@ class Pipeline:
     def _record(self, rec: StageRecord) -> None:
         self.records.append(rec)
         with open(self._log, "a") as fh:
-            fh.write(json.dumps(asdict(rec), default=str) + "\n")
+            fh.write(jsonout.dumps(asdict(rec), default=str) + "\n")
         colour = {RAN: "green", NOT_RUN: "yellow", FAILED: "red"}[rec.status]
         tail = f": {rec.reason}" if rec.reason else f" ({rec.seconds:.1f} s)"
         console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}")

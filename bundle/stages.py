@@ -15,6 +15,7 @@ from bundle.errors import ConfigError, ReproError, StageUnavailable
 from bundle.fsutil import atomic_output
 from bundle.pipeline import Pipeline, console
 from bundle.published.parse import MODE_METRICS
+from bundle import jsonout
 
 PUBLISHED = "published/octoml-v1.0/"
 
@@ -227,7 +228,6 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
 
 def _codediff_all(ctx: Context, ran: set[str]) -> dict:
     """A row per build, appended to toolchain/codediff.jsonl as each one is compared."""
-    import json
     import tempfile
 
     from bundle.toolchain.codediff import compare_trees, extract_mlf
@@ -241,7 +241,7 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
             row = compare_trees(cfg.name, ctx.inputs["code"] / cfg.code_path / "model", regenerated,
                                 out / "codediff" / f"{cfg.name}.diff", cfg.workspace_size)
         with open(out / "codediff.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+            fh.write(jsonout.dumps(row) + "\n")
         rows.append(row)
         ctx.codediff_rows.append(row)
     return {"details": {r["build"]: r["verdict"] for r in rows}}
@@ -249,8 +249,6 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
 
 def _firmware_all(ctx: Context, ran: set[str]) -> dict:
     """Each build twice; the regenerated model is swapped in when the compile stage ran."""
-    import json
-
     from bundle.toolchain.config import compile_configs
     from bundle.toolchain.firmware import firmware_record, firmware_stage
     from bundle.toolchain.stages import code_rel
@@ -265,7 +263,7 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
             work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
             record = firmware_record(cfg, work, energy=energy, swapped=swap)
             with atomic_output(out / "firmware" / f"{record['build']}.json") as tmp:
-                tmp.write_text(json.dumps(record, indent=2) + "\n")
+                tmp.write_text(jsonout.dumps(record, indent=2) + "\n")
             ctx.firmware_records.append(record)
             details[record["build"]] = {"elf_sha256": record["elf_sha256"], "reproducible": record["reproducible"]}
     return {"details": details}

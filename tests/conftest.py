@@ -6,8 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# Property tests run the same examples on every machine (derandomized, no example database
+# written into the clone); each test sets its own small max_examples (see the test modules).
+settings.register_profile("tinyrepro", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tinyrepro"))
 
 
 def pytest_addoption(parser):

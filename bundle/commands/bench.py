@@ -1,15 +1,16 @@
 """`tinyrepro bench`: runner and software-DUT figures (bload efficiency, run times)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from bundle import jsonout
+from bundle.cliargs import int_in
 
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="print runner/sim benchmark figures")
     p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
-    p.add_argument("--kws-limit", type=int, default=None,
+    p.add_argument("--kws-limit", type=int_in(1), default=None,
                    help="stimuli in the 115200-baud KWS accuracy run (default all 1000: ~5 min)")
     p.set_defaults(func=run)
 
@@ -24,7 +25,7 @@ def run(args) -> int:
     figures = run_all(fetcher.fetch("models/kws_ref_model.tflite"),
                       fetcher.fetch_tree("datasets/kws01/"), args.kws_limit)
     if args.json:
-        print(json.dumps(figures, indent=2))
+        print(jsonout.dumps(figures, indent=2))
     else:
         print(tabulate(figures.items(), headers=["figure", "value"]))
     return 0

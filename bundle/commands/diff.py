@@ -10,13 +10,13 @@ is DIFFERENT.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from bundle.diff import DUT_KINDS, diff_mode_dirs, load_policy
 from bundle.errors import ReproError
 from bundle.report import exit_code_for, terminal_report
+from bundle import jsonout
 
 
 def register(sub) -> None:
@@ -52,7 +52,7 @@ def run(args) -> int:
     rows = diff_mode_dirs(args.published, args.reproduced, labels, args.dut_kind, policy,
                           labels_reason=why or "labels not given")
     if args.format == "json":
-        json.dump(rows, sys.stdout, indent=2, default=str)
+        jsonout.dump(rows, sys.stdout, indent=2, default=str)
         print()
     else:
         print(terminal_report(rows))

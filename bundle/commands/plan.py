@@ -2,11 +2,11 @@
 build, with what can run here and why the rest cannot. Runs nothing, builds nothing."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from bundle.commands.fetch import add_fetch_options
+from bundle import jsonout
 
 
 def register(sub) -> None:
@@ -63,7 +63,7 @@ def run(args) -> int:
     ctx = _context(args)
     result = plan(ctx, _images(ctx))
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(jsonout.dumps(result, indent=2, default=str))
     else:
         _print(result)
     return 0

@@ -15,7 +15,6 @@ code 1 (EXIT_DIFFERENT) if any record is DIFFERENT.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 from bundle.diff import load_policy
 from bundle.errors import EXIT_PARSE
 from bundle.published.parse import recompute_tree, system_notes
+from bundle import jsonout
 from bundle.report import exit_code_for, terminal_report, write_report
 from bundle.report.tables import rows_table, summary_line
 
@@ -48,7 +48,7 @@ def register(sub) -> None:
 def _rows_text(rows: list[dict], fmt: str) -> str:
     records = [{k: r.get(k) for k in FIELDS} for r in rows]
     if fmt == "json":
-        return json.dumps(records, indent=2)
+        return jsonout.dumps(records, indent=2)
     buf = io.StringIO()
     pd.DataFrame(records, columns=list(FIELDS)).to_csv(buf, index=False)
     return buf.getvalue().rstrip("\n")

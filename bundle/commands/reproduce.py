@@ -13,6 +13,7 @@ from bundle.config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import Pipeline, console, new_run_dir
 from bundle import stages
+from bundle.cliargs import backend_list, int_in
 
 
 def register(sub) -> None:
@@ -31,9 +32,9 @@ def register(sub) -> None:
     p.add_argument("--dut", choices=["auto", "sim"], default="auto",
                    help="without --port: auto runs the published firmware code on this host when it can be "
                         "fetched, else the software DUT; sim always the software DUT (default: auto)")
-    p.add_argument("--backends", default=None,
+    p.add_argument("--backends", default=None, type=backend_list,
                    help="software-DUT model runtimes, comma-separated (default: config); implies --dut sim")
-    p.add_argument("--limit", type=int, default=None, help="accuracy runs: only the first N stimuli (quick look)")
+    p.add_argument("--limit", type=int_in(1), default=None, help="accuracy runs: only the first N stimuli (quick look)")
     p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
     p.add_argument("--energy-firmware", action="store_true",
@@ -49,7 +50,7 @@ def run(args) -> int:
     pipe = Pipeline(run_dir)
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
-                         backends=args.backends.split(",") if args.backends else list(cfg.sim.backends),
+                         backends=args.backends if args.backends else list(cfg.sim.backends),
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
                          dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False))

@@ -9,13 +9,15 @@ declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from bundle.cliargs import BAUDS, MAX_ITER, MAX_RETRIES, backend_name, fault_spec, float_in, int_in
 from bundle.dut.base import get_dut
 from bundle.dut.sim import MODEL_FILES
 from bundle.errors import UsageError
+from bundle.models.base import BACKENDS
 from bundle.published.parse import DATASET
+from bundle import jsonout
 
 RUN_INFO = "run-info.json"
 
@@ -35,9 +37,10 @@ def register(sub) -> None:
                    help="what is on the other end, for run-info.json (default: sim with --dut sim, "
                         "else board; say sim for a `tinyrepro sim` reached with --dut board --port)")
     p.add_argument("--backend-label", help="with --dut board --dut-kind sim: the sim's backend, for run-info.json")
-    p.add_argument("--emulated-infer-ms", type=float,
+    p.add_argument("--emulated-infer-ms", type=float_in(0.0, 3_600_000.0),
                    help="with --dut board --dut-kind sim: the sim's emulated ms per inference, for run-info.json")
-    p.add_argument("--backend", default="litert", help="model runtime of the sim DUT: litert or tvm")
+    p.add_argument("--backend", default="litert", type=backend_name,
+                   help=f"model runtime of the sim DUT: {', '.join(BACKENDS)}")
     p.add_argument("--benchmark", default="kws", choices=sorted(DATASET))
     p.add_argument("--mode", default="accuracy", choices=["accuracy", "performance"])
     p.add_argument("--out", type=Path, required=True, help="run folder (an interrupted run resumes)")
@@ -48,18 +51,18 @@ def register(sub) -> None:
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
     p.add_argument("--cache", type=Path, help="download cache (default artifacts/cache)")
     p.add_argument("--port", help="serial port URL (board; or an already running `tinyrepro sim`)")
-    p.add_argument("--baud", type=int, default=115200, help="host serial baud rate")
+    p.add_argument("--baud", type=int_in(*BAUDS), default=115200, help="host serial baud rate")
     p.add_argument("--system", default="microtvm_native/NUCLEO_L4R5ZI",
                    help="published build whose iteration counts to use (bundle/data/builds.yaml)")
     p.add_argument("--script", type=Path, help="take N/W from this published script.async instead")
-    p.add_argument("--n", type=int, help="override N of `infer N W`")
-    p.add_argument("--w", type=int, help="override W of `infer N W`")
-    p.add_argument("--limit", type=int, help="only the first N stimuli")
-    p.add_argument("--retries", type=int, default=3, help="retries per stimulus after a fault")
-    p.add_argument("--sim-baud", type=int, default=0, help="sim: emulated line rate (0 = unthrottled)")
-    p.add_argument("--sim-infer-ms", type=float, default=0.0, help="sim: emulated ms per inference")
-    p.add_argument("--fault", default="", help="sim: fault injection, e.g. drop:0.01,reset:0.001,digit:0.1")
-    p.add_argument("--seed", type=int, default=0, help="sim: fault seed")
+    p.add_argument("--n", type=int_in(1, MAX_ITER), help="override N of `infer N W`")
+    p.add_argument("--w", type=int_in(0, MAX_ITER), help="override W of `infer N W`")
+    p.add_argument("--limit", type=int_in(1), help="only the first N stimuli (N >= 1)")
+    p.add_argument("--retries", type=int_in(0, MAX_RETRIES), default=3, help="retries per stimulus after a fault")
+    p.add_argument("--sim-baud", type=int_in(0, BAUDS[1]), default=0, help="sim: emulated line rate (0 = unthrottled)")
+    p.add_argument("--sim-infer-ms", type=float_in(0.0, 3_600_000.0), default=0.0, help="sim: emulated ms per inference")
+    p.add_argument("--fault", default="", type=fault_spec, help="sim: fault injection, e.g. drop:0.01,reset:0.001,digit:0.1")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="sim: fault seed")
     p.set_defaults(func=run)
 
 
@@ -98,9 +101,11 @@ def dut_label(args) -> dict:
 def write_run_info(out: Path, info: dict) -> Path:
     from bundle.fsutil import atomic_output
 
+    from bundle.fsutil import writing
+
     path = Path(out) / RUN_INFO
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    with writing(path), atomic_output(path) as tmp:
+        tmp.write_text(jsonout.dumps(info, indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -127,7 +132,8 @@ def native_program(args, fetcher) -> dict:
 
 def run(args) -> int:
     from bundle.fetch.fetcher import Fetcher
-    from bundle.runner.session import plan_stimuli, run_benchmark
+    from bundle.runner.rundir import check_folder, claim
+    from bundle.runner.session import plan_stimuli, run_benchmark, run_owner, stimuli_manifest
     from bundle.stimuli.stage import prepared_dir
 
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
@@ -141,10 +147,11 @@ def run(args) -> int:
     stimuli = args.stimuli or prepared_dir(fetcher.cache_dir, DATASET[args.benchmark]) \
         or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
     n, w = iteration_counts(args)
-    count = len(plan_stimuli(stimuli, args.benchmark, args.mode, args.limit))
-    # written first, so an interrupted run folder still says what it was run against
-    write_run_info(args.out, {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
-                              "limit": args.limit, "stimuli": count, "system": args.system})
+    planned = plan_stimuli(stimuli, args.benchmark, args.mode)
+    count = len(planned[:args.limit] if args.limit else planned)
+    owner = run_owner(args.benchmark, args.mode, n, w, stimuli_manifest(stimuli, planned),
+                      {**label, "dut": args.dut, "system": args.system})
+    check_folder(args.out, owner)      # refused before anything is started or written
     options = {"port": args.port}
     if args.dut == "sim":
         options.update(backend=args.backend, benchmark=args.benchmark,
@@ -152,12 +159,16 @@ def run(args) -> int:
                        infer_ms=args.sim_infer_ms, faults=args.fault, seed=args.seed)
     if native:
         options["program"] = native["program"]
-    with get_dut(args.dut)(**options).open() as port:
-        result = run_benchmark(port, args.benchmark, args.mode, stimuli, args.out, n=n, w=w,
-                               baud=args.baud, retries=args.retries, limit=args.limit,
-                               expected_latency_s=max(args.sim_infer_ms / 1000, 1.0),
-                               check_laps=caps.get("timing") != "emulated",
-                               progress=_progress(args.mode))
+    with claim(args.out, owner):
+        # written first, so an interrupted run folder still says what it was run against
+        write_run_info(args.out, {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
+                                  "limit": args.limit, "stimuli": count, "system": args.system})
+        with get_dut(args.dut)(**options).open() as port:
+            result = run_benchmark(port, args.benchmark, args.mode, stimuli, args.out, n=n, w=w,
+                                   baud=args.baud, retries=args.retries, limit=args.limit,
+                                   expected_latency_s=max(args.sim_infer_ms / 1000, 1.0),
+                                   check_laps=caps.get("timing") != "emulated",
+                                   progress=_progress(args.mode), claimed=True)
     for text in result.results:
         print(text)
     if caps.get("timing") == "emulated" and args.mode == "performance":

@@ -237,19 +237,22 @@ def _repo_root() -> str:
 
 # -- command line (shared by `tinyrepro sim` and `python -m bundle.dut.sim`) ----------------
 def add_arguments(p) -> None:
-    p.add_argument("--backend", default="litert", help="model runtime: litert or tvm")
+    from bundle.cliargs import BAUDS, backend_name, fault_spec, float_in, int_in
+    from bundle.models.base import BACKENDS
+
+    p.add_argument("--backend", default="litert", type=backend_name, help=f"model runtime: {', '.join(BACKENDS)}")
     p.add_argument("--benchmark", default="kws", choices=sorted(MODEL_FILES))
     p.add_argument("--model", type=Path, help="model file (default: the pinned reference model)")
     p.add_argument("--mirror", type=Path, help="offline mirror for fetching the model")
-    p.add_argument("--baud", type=int, default=115200, help="emulated line rate; 0 = unthrottled")
-    p.add_argument("--infer-ms", type=float, default=0.0,
+    p.add_argument("--baud", type=int_in(0, BAUDS[1]), default=115200, help="emulated line rate; 0 = unthrottled")
+    p.add_argument("--infer-ms", type=float_in(0.0, 3_600_000.0), default=0.0,
                    help="emulated time per inference (the published KWS native build: 146)")
-    p.add_argument("--fault", default="",
+    p.add_argument("--fault", default="", type=fault_spec,
                    help="fault injection, e.g. garbage:0.01,drop:0.01,stall:0.01,reset:0.01,digit:0.1")
-    p.add_argument("--stall-s", type=float, default=2.0, help="length of an injected stall")
+    p.add_argument("--stall-s", type=float_in(0.0, 3600.0), default=2.0, help="length of an injected stall")
     p.add_argument("--fault-log", help="append one line per injected fault to this file")
-    p.add_argument("--seed", type=int, default=0, help="seed for fault injection")
-    p.add_argument("--clock-start-us", type=int, default=0,
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="seed for fault injection")
+    p.add_argument("--clock-start-us", type=int_in(0, 2**32 - 1), default=0,
                    help="uptime at boot in us (near 4294967296 to exercise the 32-bit wrap)")
 
 

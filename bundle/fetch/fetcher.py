@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
-from bundle.fsutil import sha256_file as _digest
+from bundle.fsutil import sha256_file as _digest, writing
 from bundle.fetch import learned
 from bundle.fetch.lock import UNSET, Archive, Lock, LockedFile, load_lock
 
@@ -156,9 +156,15 @@ class Fetcher:
         return obj
 
     def _from_mirror(self, entry: LockedFile | Archive, obj: Path) -> None:
+        src = self.mirror / entry.path
+        if src.stat().st_size != entry.size:     # refused before a byte is copied or hashed
+            raise ChecksumMismatch(
+                f"{entry.path}: checksum mismatch in mirror file {src}: {src.stat().st_size} bytes, "
+                f"locked {entry.size}; not copied or hashed",
+                hint="the mirror holds another version of this file: re-sync the mirror")
         tmp = self._tmp(obj)
         try:
-            shutil.copyfile(self.mirror / entry.path, tmp)
+            shutil.copyfile(src, tmp)
             self._verify(entry, tmp, f"mirror file {self.mirror / entry.path}")
             os.replace(tmp, obj)
         finally:
@@ -231,10 +237,14 @@ class Fetcher:
         tmp = self._tmp(dest)
         tmp.unlink()
         try:
-            os.link(obj, tmp)
-        except OSError:
-            shutil.copyfile(obj, tmp)
-        os.replace(tmp, dest)
+            try:
+                os.link(obj, tmp)
+            except OSError:
+                with writing(dest):
+                    shutil.copyfile(obj, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)     # a failed copy (disk full) leaves no temp file behind
         return dest
 
 

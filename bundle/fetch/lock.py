@@ -108,8 +108,8 @@ def _fail(path: Path, what: str) -> ConfigError:
                        hint="restore artifacts/lock.yaml from git, or regenerate files: with scripts/make_lock.py")
 
 
-def _source(path: Path, sid: str, raw) -> Source:
-    if not isinstance(raw, dict) or not {"repo", "commit", "url"} <= raw.keys():
+def _source(path: Path, sid, raw) -> Source:
+    if not isinstance(sid, str) or not isinstance(raw, dict) or not {"repo", "commit", "url"} <= raw.keys():
         raise _fail(path, f"source {sid!r} needs repo, commit and url")
     if not _COMMIT.match(str(raw["commit"])):
         raise _fail(path, f"source {sid!r}: commit must be a full 40-hex SHA, got {raw['commit']!r}")
@@ -120,18 +120,21 @@ def _file(path: Path, raw, sources: dict[str, Source]) -> LockedFile:
     need = {"path", "source", "upstream", "size", "sha256"}
     if not isinstance(raw, dict) or not need <= raw.keys():
         raise _fail(path, f"file entry {raw!r} needs {sorted(need)}")
-    if raw["source"] not in sources:
+    if not isinstance(raw["path"], str) or not isinstance(raw["source"], str) or raw["source"] not in sources:
         raise _fail(path, f"{raw['path']}: unknown source {raw['source']!r}")
-    if not _SHA.match(str(raw["sha256"])) or not isinstance(raw["size"], int) or raw["size"] < 0:
+    if not _SHA.match(str(raw["sha256"])) or not isinstance(raw["size"], int) or isinstance(raw["size"], bool) \
+            or raw["size"] < 0:
         raise _fail(path, f"{raw['path']}: bad sha256 or size")
-    rel = str(raw["path"])
-    if rel.startswith("/") or ".." in Path(rel).parts:
-        raise _fail(path, f"{rel}: paths must be relative and stay inside the tree")
+    rel = raw["path"]
+    if rel.startswith("/") or ".." in rel.split("/") or "." in rel.split("/") or "" in rel.split("/") \
+            or "\\" in rel or "\0" in rel:
+        raise _fail(path, f"{rel!r}: paths must be relative, normalised (no '.', '..' or '//') and stay inside the tree")
     return LockedFile(rel, sources[raw["source"]], str(raw["upstream"]), raw["size"], raw["sha256"])
 
 
-def _archive(path: Path, aid: str, raw) -> Archive:
-    if not isinstance(raw, dict) or not {"url", "size"} <= raw.keys() or not ({"sha256", "md5"} & raw.keys()):
+def _archive(path: Path, aid, raw) -> Archive:
+    if not isinstance(aid, str) or not isinstance(raw, dict) or not {"url", "size"} <= raw.keys() \
+            or not ({"sha256", "md5"} & raw.keys()):
         raise _fail(path, f"archive {aid!r} needs url, size and sha256 (or the publisher's md5)")
     url, size = str(raw["url"]), raw["size"]
     sha, md5 = str(raw.get("sha256", UNSET)), str(raw.get("md5", "")).lower()
@@ -149,16 +152,31 @@ def _archive(path: Path, aid: str, raw) -> Archive:
     return Archive(aid, url, size, sha, str(raw.get("what", "")), md5)
 
 
+def _no_nested_paths(path: Path, files: dict) -> None:
+    """A pinned path may not also be a folder of other pinned paths (both cannot be materialised)."""
+    dirs = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+    clash = sorted(dirs & files.keys())
+    if clash:
+        raise _fail(path, f"{clash[0]!r} is both a pinned file and the folder of other pinned files")
+
+
 def load_lock(path: Path | None = None) -> Lock:
     path = Path(path) if path else default_lock_path()
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"lock file not found: {path}", hint="run from a clone of the repository, or set TINYREPRO_LOCK") from None
-    except yaml.YAMLError as err:
-        raise _fail(path, f"not YAML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise _fail(path, f"not UTF-8 text (byte {err.start})") from None
+    except OSError as err:                  # a folder, no permission
+        raise _fail(path, f"cannot read it ({err.strerror or err})") from None
+    except (yaml.YAMLError, RecursionError) as err:
+        raise _fail(path, f"not YAML ({str(err)[:200]})") from None
     if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
-        raise _fail(path, f"expected version: {LOCK_VERSION}")
+        raise _fail(path, f"expected a mapping with version: {LOCK_VERSION}")
+    for key, kind in (("sources", dict), ("files", list), ("toolchain", dict), ("archives", dict)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise _fail(path, f"{key} must be a {'mapping' if kind is dict else 'list'}, got {type(data[key]).__name__}")
     sources = {sid: _source(path, sid, raw) for sid, raw in (data.get("sources") or {}).items()}
     files = {}
     for raw in data.get("files") or []:
@@ -166,6 +184,7 @@ def load_lock(path: Path | None = None) -> Lock:
         if f.path in files:
             raise _fail(path, f"{f.path} is listed twice")
         files[f.path] = f
+    _no_nested_paths(path, files)
     raw_archives = data.get("archives") or {}
     if not isinstance(raw_archives, dict):
         raise _fail(path, "archives must be a mapping id -> {url, size, sha256}")

@@ -29,6 +29,7 @@ _REGISTRY: dict[str, str] = {
     "litert-ref": "bundle.models.litert:LiteRTRefBackend",
     "tvm": "bundle.models.tvm_relax:TvmRelaxBackend",
 }
+BACKENDS = tuple(_REGISTRY)   # the names a --backend option accepts
 
 
 class BackendUnavailable(StageUnavailable):

@@ -55,13 +55,19 @@ def read_trace(path: Path) -> Trace:
     return Trace(data[0], fs, samples)
 
 
+def _not_a_time(name: str):
+    raise ValueError(f"{name} is not an edge time")
+
+
 def read_timestamps(path: Path) -> list[float]:
     path = Path(path)
     hint = "trace1-timestamps.json is corrupt; fetch it again"
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{path}: not valid JSON ({exc})", hint=hint) from None
+        values = json.loads(path.read_text(encoding="utf-8"), parse_constant=_not_a_time)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ParseError(f"{path}: not valid JSON ({str(exc)[:120]})", hint=hint) from None
+    except RecursionError:
+        raise ParseError(f"{path}: JSON nested too deeply for a list of edge times", hint=hint) from None
     if not isinstance(values, list) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
     ):

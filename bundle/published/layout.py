@@ -113,8 +113,13 @@ def _parse_json(text: str, path: Path) -> tuple[object, list[str]]:
 
 def read_json_lenient(path: Path) -> tuple[dict, list[str]]:
     """Parse a system JSON; returns (data, repairs). ParseError if even the repair fails."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    data, repairs = _parse_json(text, path)
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        data, repairs = _parse_json(text, path)
+    except RecursionError:
+        raise ParseError(f"{path}: JSON nested too deeply for a system description", hint=JSON_HINT) from None
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot read ({exc.strerror or exc})", hint=JSON_HINT) from None
     if not isinstance(data, dict):
         raise ParseError(f"{path}: expected a JSON object, found {type(data).__name__}", hint=JSON_HINT)
     return data, repairs

@@ -13,6 +13,7 @@ manager as `io: [dut]: ...` (energy mode).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -29,6 +30,8 @@ INFER_RE = re.compile(r"^(?:io )?dut infer (?P<n>\d+)(?: (?P<w>\d+))?$")
 RUN_NAME_RE = re.compile(r"^m-bmark-run-name\[(?P<name>[^\]]*)\]-code\[(?P<code>[^\]]*)\]$")
 CFG_RE = re.compile(r"^m-bm-cfg-name\[[^\]]*\]-key\[(?P<key>[^\]]*)\]-val\[(?P<val>.*)\]$")
 DUT_RELAY = "[dut]: "
+VALUE_RE = re.compile(r"^[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$")
+MAX_LAP_US = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,15 @@ def file_basename(path: str) -> str:
 
 def _parse_values(text: str) -> tuple[float, ...]:
     # The VWW reference firmware prints a trailing comma: drop empty fields (§1.4).
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ValueError(f"non-numeric value in m-results: {exc}") from None
+    # Only what printf("%f"/"%e") prints is a value: nan, inf, 1_000 or 0x1p3 are not.
+    fields = [v.strip() for v in text.split(",") if v.strip()]
+    bad = next((v for v in fields if not VALUE_RE.match(v)), None)
+    if bad is not None:
+        raise ValueError(f"non-numeric value in m-results: {bad[:20]!r} is not a number a DUT prints")
+    values = tuple(float(v) for v in fields)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("m-results value out of range (overflows to infinity)")
+    return values
 
 
 def _dut_message(src: str, msg: str) -> str | None:
@@ -108,6 +116,8 @@ class _Reader:
 
     def _dut(self, msg: str) -> None:
         if m := LAP_RE.match(msg):
+            if len(m["us"]) > 20 or int(m["us"]) > MAX_LAP_US:
+                raise ValueError(f"m-lap-us value {m['us'][:24]} is beyond a 64-bit counter")
             self.log.laps.append(int(m["us"]))
         elif m := RESULTS_RE.match(msg):
             file, offset = self.pending if self.pending else ("", 0)

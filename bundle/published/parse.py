@@ -58,6 +58,7 @@ RUN_HINT = "the session folder is incomplete or inconsistent; fetch or rerun it"
 ON_ERROR = ("raise", "row")
 FILE_NAMES = {"log": "log.txt", "results": "results.txt", "script": "script.async",
               "trace": "trace1-energy.bin", "timestamps": "trace1-timestamps.json"}
+MAX_INFER_N = 2**31 - 1    # the harness reads N into a C int
 
 
 @dataclass
@@ -150,18 +151,22 @@ def load_labels(labels_dir: Path, benchmark: str) -> dict[str, int]:
     path = labels_path(labels_dir, benchmark)
     if not path.is_file():
         raise ParseError(f"{path}: no y_labels.csv", hint="pass the datasets folder (kws01/ ic01/ vww01/ ad01/)")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(enumerate(csv.reader(fh), start=1))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ParseError(f"{path}: not a UTF-8 CSV file ({str(exc)[:80]})", hint="fetch the labels again") from None
     labels = {}
-    with path.open(newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row:
-                continue
-            try:
-                name, label = row[0].strip(), int(row[2])
-            except (IndexError, ValueError):
-                raise ParseError(f"{path}:{lineno}: expected 'file,classes,label': {row!r}", hint=RUN_HINT) from None
-            if name in labels:
-                raise ParseError(f"{path}:{lineno}: {name!r} is listed twice", hint="fetch the labels again")
-            labels[name] = label
+    for lineno, row in rows:
+        if not row:
+            continue
+        try:
+            name, label = row[0].strip(), int(row[2])
+        except (IndexError, ValueError):
+            raise ParseError(f"{path}:{lineno}: expected 'file,classes,label': {row[:4]!r}", hint=RUN_HINT) from None
+        if name in labels:
+            raise ParseError(f"{path}:{lineno}: {name!r} is listed twice", hint="fetch the labels again")
+        labels[name] = label
     return labels
 
 
@@ -191,10 +196,16 @@ def _infer_n(run: ModeRun) -> int:
     counts = run.log.infers if run.log and run.log.infers else infer_counts(run.script or [])
     ns = {n for n, _ in counts}
     if not ns and run.log and "iterInfer" in run.log.config:
-        ns = {int(run.log.config["iterInfer"])}
+        text = run.log.config["iterInfer"]
+        if not text.isascii() or not text.isdigit():
+            raise ParseError(f"{run.path}: bm cfg iterInfer {text[:20]!r} is not a count", hint=RUN_HINT)
+        ns = {int(text)}
     if len(ns) != 1:
         raise ParseError(f"{run.path}: infer counts {sorted(ns) or 'none'}; expected one N for all windows", hint=RUN_HINT)
-    return ns.pop()
+    n = ns.pop()
+    if not 1 <= n <= MAX_INFER_N:
+        raise ParseError(f"{run.path}: infer N = {n}: an infer command runs 1..{MAX_INFER_N} inferences", hint=RUN_HINT)
+    return n
 
 
 def _missing_reason(run: ModeRun, names: list[str]) -> str:

@@ -12,7 +12,6 @@ published-recompute rows submitter, system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from tabulate import tabulate
 
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
 from bundle.report.tables import row_verdict, rows_table, summary_line, verdict_counts
+from bundle import jsonout
 
 CSV_COLUMNS = ["section", "dut", "submitter", "system", "benchmark", "mode", "metric", "published", "reproduced",
                "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches",
@@ -58,7 +58,7 @@ def _section_md(name: str, value) -> list[str]:
     elif isinstance(value, dict):
         lines.append(tabulate(sorted(value.items()), headers=["key", "value"], tablefmt="github"))
     else:
-        lines.append(f"```\n{json.dumps(value, indent=2, default=str)}\n```")
+        lines.append(f"```\n{jsonout.dumps(value, indent=2, default=str)}\n```")
     return lines + [""]
 
 
@@ -86,12 +86,12 @@ def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] |
     with atomic_output(paths["md"]) as tmp:
         tmp.write_text(_markdown(norm, title, notes, sections), encoding="utf-8")
     frame = pd.DataFrame(norm, columns=CSV_COLUMNS)
-    frame["first_mismatches"] = [json.dumps(m) if m else "" for m in frame["first_mismatches"]]
+    frame["first_mismatches"] = [jsonout.dumps(m) if m else "" for m in frame["first_mismatches"]]
     with atomic_output(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
     doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections, "rows": norm}
     with atomic_output(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.write_text(jsonout.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     return paths
 
 

@@ -13,6 +13,7 @@ exception that carries the lines received so far, so the session can log them:
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -189,7 +190,10 @@ def parse_values(text: str, expected: int | None) -> list[float]:
         raise ValueError(f"values are not all 3-decimal numbers: [{text}]")
     if expected is not None and len(fields_) != expected:
         raise ValueError(f"{len(fields_)} values, expected {expected}: [{text}]")
-    return [float(f) for f in fields_]
+    values = [float(f) for f in fields_]
+    if not all(math.isfinite(v) for v in values):     # 400 digits parse, as infinity
+        raise ValueError(f"a value overflows: [{text[:60]}]")
+    return values
 
 
 @dataclass

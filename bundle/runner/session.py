@@ -11,20 +11,28 @@ faulty attempt is logged as `runner:` lines (the fault, every discarded DUT line
 and retried after a `name%` resynchronisation, up to `retries` times. The sidecar
 record is written before the log block; a resumed run re-appends the block of any
 record the log lacks, then skips every stimulus the sidecar holds. So no result
-is lost or written twice, and the log's `m-lap-us` lines keep their pairing.
+is lost or written twice, and the log's `m-lap-us` lines keep their pairing. A
+write torn by a crash or a full disk is cut back first (logwriter.repair_log).
+
+Before that, the run folder is claimed (bundle.runner.rundir: owner record and lock),
+the labels' file names are checked to stay inside the stimuli folder and every
+stimulus is checked against the set's SHA256SUMS (`stimuli_manifest`).
 """
 from __future__ import annotations
 
 import csv
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bundle.errors import ConfigError, DutError, PortGone
+from bundle.errors import ChecksumMismatch, ConfigError, DutError, ParseError, PortGone, UsageError
 from bundle.published.parse import DATASET
-from bundle.runner.logwriter import Journal, LogWriter, accuracy_lines, performance_lines, write_results
+from bundle.runner.logwriter import (Journal, LogWriter, accuracy_lines, performance_lines, repair_log,
+                                     write_results)
+from bundle.runner.rundir import claim
 from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, Link, ReplyFault,
                                     ReplyTimeout, RxLine)
 
@@ -89,29 +97,142 @@ def plan_stimuli(stimuli_dir: Path, benchmark: str, mode: str, limit: int | None
     """Stimuli in y_labels.csv order: all for accuracy, the first 5 for performance.
 
     AD sends 2560-byte windows: in accuracy every window at the file's stride (196
-    per file), in performance only the first window.
+    per file), in performance only the first window. Every file y_labels.csv names
+    must be a plain name inside the stimuli folder.
     """
-    labels = Path(stimuli_dir) / "y_labels.csv"
-    if not labels.is_file():
-        raise ConfigError(f"no y_labels.csv in {stimuli_dir}", hint=_dataset_hint(benchmark))
-    with open(labels, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1, got {limit}", hint="omit --limit to run every stimulus")
+    folder = Path(stimuli_dir)
+    rows = _label_rows(folder, benchmark)
     if mode == "performance":
         rows = rows[:PERF_STIMULI]
     out: list[Stimulus] = []
-    for row in rows:
-        path = Path(stimuli_dir) / row[0]
+    root = _resolved(folder)
+    for lineno, name, label, window in rows:
+        path = _inside(folder, root, name, lineno)
         if not path.is_file():
             raise ConfigError(f"stimulus {path} listed in y_labels.csv is missing", hint=_dataset_hint(benchmark))
-        label = int(row[2])
         if benchmark != "ad":
             out.append(Stimulus(len(out), path, label))
             continue
-        width, stride = int(row[3]), int(row[4])
+        width, stride = window
         last = path.stat().st_size - width if mode == "accuracy" else 0
         for off in range(0, last + 1, stride):
             out.append(Stimulus(len(out), path, label, off, width))
     return out[:limit] if limit else out
+
+
+LABELS_HINT = "y_labels.csv rows are `file,classes,label` (AD: `,width,stride`); fetch or prepare the set again"
+MAX_LABEL_ROWS = 1_000_000
+
+
+def _label_rows(folder: Path, benchmark: str) -> list[tuple[int, str, int, tuple[int, int] | None]]:
+    """(line, file name, label, (width, stride) for AD) per row; ParseError naming the line."""
+    labels = folder / "y_labels.csv"
+    if not labels.is_file():
+        raise ConfigError(f"no y_labels.csv in {folder}", hint=_dataset_hint(benchmark))
+    try:
+        with open(labels, newline="", encoding="utf-8") as fh:
+            raw = [(n, r) for n, r in enumerate(csv.reader(fh), start=1) if r]
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{labels}: not UTF-8 text (byte {exc.start})", hint=LABELS_HINT) from None
+    except csv.Error as exc:
+        raise ParseError(f"{labels}: not CSV ({exc})", hint=LABELS_HINT) from None
+    if len(raw) > MAX_LABEL_ROWS:
+        raise ParseError(f"{labels}: {len(raw)} rows, more than any data set", hint=LABELS_HINT)
+    out = []
+    for lineno, row in raw:
+        try:
+            label = int(row[2])
+            window = (int(row[3]), int(row[4])) if benchmark == "ad" else None
+        except (IndexError, ValueError):
+            raise ParseError(f"{labels}:{lineno}: expected 'file,classes,label"
+                             f"{',width,stride' if benchmark == 'ad' else ''}', got {row[:5]!r}",
+                             hint=LABELS_HINT) from None
+        if window and not (0 < window[0] <= 1 << 24 and 0 < window[1] <= 1 << 24):
+            raise ParseError(f"{labels}:{lineno}: window width/stride {window} out of range", hint=LABELS_HINT)
+        out.append((lineno, row[0].strip(), label, window))
+    return out
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:     # symlink loops
+        raise ConfigError(f"cannot resolve {path} ({exc})", hint="pass an existing stimuli folder") from None
+
+
+def _inside(folder: Path, root: Path, name: str, lineno: int) -> Path:
+    """The stimulus file `name` names, refused unless it resolves inside `folder` (root: resolved)."""
+    where = f"{folder / 'y_labels.csv'}:{lineno}"
+    if not name or "\x00" in name or len(name.encode()) > 4096 or any(
+            len(p.encode()) > 255 for p in Path(name).parts):
+        raise ParseError(f"{where}: empty or invalid file name {name[:60]!r}", hint=LABELS_HINT)
+    path = folder / name
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts or not parts:
+        raise ParseError(f"{where}: {name!r} is outside the stimuli folder {folder}; nothing was read",
+                         hint="a labels file may only name files in its own folder")
+    # a symlink may still point out: resolve it (plain files need no resolving)
+    try:
+        linked = any((folder / Path(*parts[:i])).is_symlink() for i in range(1, len(parts) + 1))
+        inside = path.resolve().is_relative_to(root) if linked else True
+    except (OSError, RuntimeError) as exc:
+        raise ParseError(f"{where}: cannot resolve {name[:60]!r} ({exc})", hint=LABELS_HINT) from None
+    if not inside:
+        raise ParseError(f"{where}: {name!r} links outside the stimuli folder {folder}; nothing was read",
+                         hint="a labels file may only name files in its own folder")
+    return path
+
+
+def stimuli_manifest(stimuli_dir: Path, stimuli: list[Stimulus]) -> str:
+    """SHA-256 of the set's manifest (`<sha256>  <name>` per file, labels order), after
+    checking every file against the folder's SHA256SUMS when it has one. Called before
+    the first byte is sent: a tampered or swapped stimulus is refused (exit 4)."""
+    import hashlib
+
+    from bundle.fsutil import sha256_file
+
+    names = list(dict.fromkeys(s.path.relative_to(stimuli_dir).as_posix() for s in stimuli))
+    digests = {n: sha256_file(Path(stimuli_dir) / n) for n in names}
+    listed = _read_sums(Path(stimuli_dir) / MANIFEST)
+    if listed is not None:
+        for n in names:
+            if listed.get(n) != digests[n]:
+                why = "is not listed in" if n not in listed else "does not match"
+                raise ChecksumMismatch(f"{Path(stimuli_dir) / n} {why} {Path(stimuli_dir) / MANIFEST} "
+                                       f"(sha256 {digests[n][:16]}…); nothing was sent",
+                                       hint="prepare the set again (tinyrepro stimuli), or restore the file")
+    text = "".join(f"{digests[n]}  {n}\n" for n in names)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+MANIFEST = "SHA256SUMS"
+SUMS_RE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")     # sha256sum's text and binary forms
+
+
+def _read_sums(path: Path) -> dict[str, str] | None:
+    """`sha256sum` format; None when the folder has no manifest. ParseError naming the line."""
+    if not path.is_file():
+        return None
+    hint = "SHA256SUMS is damaged: prepare the set again (tinyrepro stimuli)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{path}: not UTF-8 text (byte {exc.start})", hint=hint) from None
+    out = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = SUMS_RE.match(line)
+        if not m:
+            raise ParseError(f"{path}:{lineno}: expected '<64 hex>  <file>', got {line[:80]!r}", hint=hint)
+        out[m[2]] = m[1]
+    return out
+
+
+def run_owner(benchmark: str, mode: str, n: int, w: int, stimuli_digest: str, dut: dict | None = None) -> dict:
+    """What a run folder's owner record says is being run (bundle.runner.rundir)."""
+    return {"dut": dict(sorted((dut or {}).items())), "benchmark": benchmark, "mode": mode, "n": n, "w": w,
+            "stimuli_manifest_sha256": stimuli_digest}
 
 
 def _dataset_hint(benchmark: str) -> str:
@@ -200,7 +321,7 @@ class Session:
     def trailer(self, session_id: str) -> None:
         L = self.logw.line
         self.logw.write([L("sequencer", "m-sequencer-stop"), L("session", f"m-session-stop-id[{session_id}]"),
-                         L("session", f"Saved this run to session ID {session_id}")])
+                         L("session", f"Saved this run to session ID {session_id}")], final=True)
 
     # -- stimuli -------------------------------------------------------------------------
     def run_stimulus(self, stim: Stimulus) -> dict:
@@ -213,6 +334,7 @@ class Session:
             block += self._discarded(unsolicited)
         record, block, attempt = self._retrying(stim.key, lambda out: self._attempt(stim, out), block)
         record["attempts"] = attempt
+        record["log_at"] = self.logw.size()    # where its block starts: a torn log is cut back here
         self.journal.append(record)
         self.logw.write(block)
         return record
@@ -300,12 +422,19 @@ def _read_stimulus(stim: Stimulus) -> tuple[bytes, int]:
 # -- entry point -----------------------------------------------------------------------
 def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, out_dir: Path, *,
                   n: int = 1, w: int = 0, baud: int = 115200, retries: int = 3,
-                  limit: int | None = None, progress=None, **settings) -> RunResult:
-    """Run one EnergyRunner sequence against the DUT at `port_url`; resumes from `out_dir`."""
+                  limit: int | None = None, progress=None, dut: dict | None = None,
+                  claimed: bool = False, **settings) -> RunResult:
+    """Run one EnergyRunner sequence against the DUT at `port_url`; resumes from `out_dir`.
+
+    The folder is claimed for this run (bundle.runner.rundir) unless the caller already
+    holds it (`claimed`); `dut` describes the DUT for the owner record.
+    """
     if mode not in ("accuracy", "performance"):
         raise ConfigError(f"mode {mode!r} is not run over a direct DUT link",
                           hint="use accuracy or performance (energy needs an EMON and IO manager)")
-    s = RunSettings(benchmark, mode, n, w, retries=retries, limit=limit, **settings)
+    if n < 1 or w < 0 or retries < 0:
+        raise UsageError(f"infer {n} {w} with {retries} retries: N must be >= 1, W and retries >= 0",
+                         hint="see tinyrepro run --help")
     stimuli_dir = Path(stimuli_dir)
     if stimuli_dir.name != DATASET[benchmark]:
         # results.txt is scored with the labels at <parent>/<dataset>/y_labels.csv, as for published logs
@@ -313,16 +442,41 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
                           hint=f"put the {benchmark} stimuli and y_labels.csv in a folder named {DATASET[benchmark]}")
     planned = plan_stimuli(stimuli_dir, benchmark, mode)
     stimuli = planned[:limit] if limit else planned
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    logw, journal = LogWriter(out_dir / "log.txt"), Journal(out_dir / "run.jsonl")
+    s = RunSettings(benchmark, mode, n, w, retries=retries, limit=limit, **settings)
+    if claimed:
+        return _run_claimed(port_url, s, stimuli_dir, Path(out_dir), stimuli, len(planned), baud, progress)
+    owner = run_owner(benchmark, mode, n, w, stimuli_manifest(stimuli_dir, planned), dut)
+    with claim(out_dir, owner):
+        return _run_claimed(port_url, s, stimuli_dir, Path(out_dir), stimuli, len(planned), baud, progress)
+
+
+def _run_claimed(port_url: str, s: RunSettings, stimuli_dir: Path, out_dir: Path, stimuli: list[Stimulus],
+                 planned: int, baud: int, progress) -> RunResult:
+    journal = Journal(out_dir / "run.jsonl")
+    journal.repair()
     records = journal.records()
+    done = {r["key"] for r in records}
+    cut = repair_log(out_dir / "log.txt", records, _session_id_in(out_dir / "log.txt"))
+    logw = LogWriter(out_dir / "log.txt")
+    session_id = _session_id(logw)
+    faults = 0
+    if not (logw.finished(session_id) and all(st.key in done for st in stimuli)):
+        faults = _converse(port_url, s, logw, journal, records, stimuli, baud, progress, session_id, cut)
+    texts = score_run(out_dir, stimuli_dir, s.benchmark, s.mode, s.n, stimuli, planned)
+    write_results(out_dir / "results.txt", logw, CODE, texts)
+    return RunResult(out_dir, len(stimuli), faults, texts)
+
+
+def _converse(port_url: str, s: RunSettings, logw: LogWriter, journal: Journal, records: list[dict],
+              stimuli: list[Stimulus], baud: int, progress, session_id: str, cut: int) -> int:
+    """The DUT part of a run: header (or resume), every stimulus not done, trailer; the faults recovered."""
     done = {r["key"] for r in records}
     link = Link.open(port_url, baud)
     try:
         session = Session(DutClient(link, s.command_timeout_s, s.chunk_bytes), logw, journal, s)
-        session_id = _session_id(logw)
         if logw.resumed:
+            if cut:
+                logw.write([session._runner(f"m-log-repaired-[cut {cut} bytes of a torn write]")])
             session.replay_missing(records)
             logw.write([session._runner(f"m-resume-[{len(done)} of {len(stimuli)} done]")])
             logw.write(session._resync_lines())
@@ -330,7 +484,7 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
             session.step, session.acc = _sequencer_state(records)
         else:
             session.header(session_id, len(stimuli), _file_size(stimuli))
-        every = 1 if mode == "performance" else max(1, len(stimuli) // 20)
+        every = 1 if s.mode == "performance" else max(1, len(stimuli) // 20)
         for i, stim in enumerate(stimuli, 1):
             if stim.key not in done:
                 session.run_stimulus(stim)
@@ -339,18 +493,21 @@ def run_benchmark(port_url: str, benchmark: str, mode: str, stimuli_dir: Path, o
         session.trailer(session_id)
     finally:
         link.close()
-    texts = score_run(out_dir, stimuli_dir, benchmark, mode, n, stimuli, len(planned))
-    write_results(out_dir / "results.txt", logw, CODE, texts)
-    return RunResult(out_dir, len(stimuli), session.faults, texts)
+    return session.faults
+
+
+def _session_id_in(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        head = fh.read(4096).decode("utf-8", errors="replace")
+    m = re.search(r"m-session-start-id\[(\d+)\]", head)
+    return m[1] if m else None
 
 
 def _session_id(logw: LogWriter) -> str:
-    if logw.resumed:
-        import re
-
-        text = logw.path.read_text(encoding="utf-8", errors="replace")
-        if m := re.search(r"m-session-start-id\[(\d+)\]", text):
-            return m[1]
+    if logw.resumed and (found := _session_id_in(logw.path)):
+        return found
     return datetime.now().strftime("%Y%m%d%H%M%S")
 
 

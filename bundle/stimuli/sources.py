@@ -33,7 +33,12 @@ SETS: dict[str, StimulusSet] = {s.name: s for s in (
 def labels_rows(path: Path) -> list[tuple[str, int]]:
     """(file name, label) per y_labels.csv row, in file order (the order the runner sends)."""
     rows = []
-    for i, row in enumerate(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))), 1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ParseError(f"{path}: not UTF-8 text (byte {err.start})",
+                         hint="restore the pinned y_labels.csv: tinyrepro fetch datasets/") from None
+    for i, row in enumerate(csv.reader(io.StringIO(text)), 1):
         row = [c.strip() for c in row]
         if not row or not row[0]:
             continue

@@ -77,7 +77,8 @@ def _records(folder: Path) -> dict[str, str]:
     for fname in (MANIFEST, PARTIAL):
         path = folder / fname
         if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            # a damaged record only costs a file being made again: never trusted, never fatal
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 parts = line.split(maxsplit=1)
                 if len(parts) == 2 and len(parts[0]) == 64:
                     out[parts[1].lstrip("*")] = parts[0]

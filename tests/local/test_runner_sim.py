@@ -100,8 +100,14 @@ def test_faults_lose_nothing_and_show_in_log(kind, rate, kws_dataset, kws_model,
 def test_port_gone_then_resume(kws_dataset, kws_model, clean_prefix, tmp_path):
     out = tmp_path / "run"
     sim = SimProcess("litert", "kws", model=kws_model, baud=0, infer_ms=20)
+    def kill_after_a_few_records():     # mid-run whatever the machine's load, not after a fixed time
+        journal = out / "run.jsonl"
+        while not (journal.is_file() and journal.read_bytes().count(b"\n") >= 3):
+            threading.Event().wait(0.02)
+        sim.kill()
+
     with sim as port:
-        threading.Timer(0.4, sim.kill).start()
+        threading.Thread(target=kill_after_a_few_records, daemon=True).start()
         with pytest.raises(PortGone):
             run_benchmark(port, "kws", "accuracy", kws_dataset, out, limit=40, **FAST)
     done = len(Journal(out / "run.jsonl").records())
