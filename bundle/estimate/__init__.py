@@ -26,6 +26,7 @@ class BoardModel:
     board: str
     core: CoreTiming
     soc: SocMemory
+    gcc_flags: tuple[str, ...]      # how Zephyr compiles for the core
 
     @property
     def clock_hz(self) -> int:
@@ -57,7 +58,8 @@ def board_model(board: str, timing: dict | None = None) -> BoardModel:
                           hint=f"known boards: {', '.join(timing['boards'])} (bundle/data/timing.yaml)")
     try:
         return BoardModel(key, CoreTiming.from_config(entry["core"], timing["cores"]),
-                          SocMemory.from_config(entry["soc"], timing["socs"]))
+                          SocMemory.from_config(entry["soc"], timing["socs"]),
+                          tuple(timing["cores"][entry["core"]]["gcc_flags"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"timing model for {board}: missing or bad entry {err}",
                           hint="compare with bundle/data/timing.yaml") from None
@@ -69,3 +71,26 @@ def estimate_elf(elf: Path, model: BoardModel) -> Run:
     for name in SETUP_CALLS:
         machine.call(name)
     return machine.measure()
+
+
+def estimate_build(spec, *, elf: Path | None = None, code_root: Path | None = None, build_dir: Path | None = None,
+                   cmsis=None, published_results: Path | None = None, timing: dict | None = None,
+                   progress=None):
+    """Build (or take) the image of `spec` (a BuildSpec) for its board's core and estimate it.
+    `published_results`: the published results tree (…/results/), for the latency beside it."""
+    from bundle.estimate.build import build_for_core
+    from bundle.estimate.result import Estimate, published_latency_ms
+
+    model = board_model(spec.board, timing)
+    if elf is None:
+        built = build_for_core(spec, code_root, build_dir, model.gcc_flags, cmsis=cmsis)
+        elf = built.program
+        if progress:
+            progress(f"{built.project}: image {'reused' if built.reused else 'built'} ({built.digest})")
+    run = estimate_elf(elf, model)
+    published = None
+    if published_results is not None:
+        published = published_latency_ms(Path(published_results) / spec.system / spec.benchmark
+                                         / "performance" / "results.txt")
+    return Estimate(f"{spec.variant}/{spec.board}/{spec.benchmark}", model.board, model.core.name, model.soc.name,
+                    model.clock_hz, str(elf), run, published)

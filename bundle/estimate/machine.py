@@ -5,7 +5,7 @@ segments are copied to their run addresses (.data already initialised, .bss zero
 own functions are called as the firmware's main loop calls them (`th_final_initialize`,
 `th_load_tensor`, then the measured `th_infer`), and during `th_infer` a block hook adds each
 block's static cost (bundle/estimate/timing.py), the pipeline refill of a taken branch and
-the flash wait states of instruction fetches that miss the cache; a read hook on the flash
+the flash stall of instruction fetches that miss the cache; a read hook on the flash
 range only charges data reads (weights, constants, literal pools) that miss the data cache.
 Latency does not depend on the input values, so the all-zero input buffer is as good as any.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle.errors import ConfigError, ParseError
-from bundle.estimate.memory import SocMemory, words_touched
+from bundle.estimate.memory import SocMemory
 from bundle.estimate.timing import CLASSES, BlockCost, CoreTiming, block_cost, decode, decoder
 
 PAGE = 0x1000
@@ -134,7 +134,8 @@ class Machine:
         from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ
 
         icache, dcache = self.soc.caches()
-        ws, word, flash_lo, flash_hi = self.soc.wait_states, self.soc.word_bytes, *self.image.flash
+        flash_lo, flash_hi = self.image.flash
+        istall, dstall = self.soc.miss_stall(icache.line_bytes), self.soc.miss_stall(dcache.line_bytes)
         counts: Counter = Counter()
         state = {"prev": None, "refill": 0, "istall": 0, "dstall": 0, "reads": 0}
         blocks, iaccess, daccess, dshift = self.blocks, icache.access, dcache.access, dcache.shift
@@ -150,14 +151,14 @@ class Machine:
                 state["refill"] += self.core.refill_base + (refill_indirect if prev[1].indirect else 0) \
                     + (self.core.refill_unaligned if b[1].entry_unaligned_wide else 0)
             state["prev"] = b
-            for line, words in b[2]:
+            for line in b[2]:
                 if not iaccess(line):
-                    state["istall"] += ws * words
+                    state["istall"] += istall
 
         def on_read(uc, access, address, size, value, _):
             state["reads"] += 1
             if not daccess(address >> dshift):
-                state["dstall"] += ws
+                state["dstall"] += dstall
 
         hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block),
                  self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=flash_lo, end=flash_hi - 1)]
@@ -177,8 +178,8 @@ class Machine:
         lo, hi = self.image.flash
         lines = []
         if lo <= address < hi:
-            icache_line = self.soc.icache["line_bytes"]
-            lines = words_touched(address, address + size, icache_line, self.soc.word_bytes)
+            shift = self.soc.icache["line_bytes"].bit_length() - 1
+            lines = list(range(address >> shift, ((address + size - 1) >> shift) + 1))
         return (size, cost, lines, address + size)
 
     def _tally(self, counts: Counter, state: dict, icache, dcache, seconds: float) -> Run:

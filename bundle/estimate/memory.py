@@ -57,26 +57,24 @@ class SocMemory:
     dcache: dict
     unified: bool
     sram_wait_states: int
+    line_fill: str = "critical_word"     # what a miss waits for: the demanded word, or the whole line
+
+    def miss_stall(self, line_bytes: int) -> int:
+        """Cycles a cache miss stalls the core beyond the 1-cycle access of a hit: each flash read
+        takes wait_states + 1 cycles, and the core waits for one read or for the whole line."""
+        reads = max(line_bytes // self.word_bytes, 1) if self.line_fill == "whole_line" else 1
+        return reads * (self.wait_states + 1) - 1
 
     @classmethod
     def from_config(cls, name: str, socs: dict) -> "SocMemory":
         e = socs[name]
         f = e["flash"]
+        fill = f.get("line_fill", "critical_word")
+        if fill not in ("critical_word", "whole_line"):
+            raise ConfigError(f"timing model {name}: line_fill {fill!r} is not critical_word or whole_line")
         return cls(name, int(e["clock_hz"]), int(f["wait_states"]), int(f["word_bytes"]), dict(f["icache"]),
-                   dict(f["dcache"]), bool(f.get("unified", False)), int(e.get("sram_wait_states", 0)))
+                   dict(f["dcache"]), bool(f.get("unified", False)), int(e.get("sram_wait_states", 0)), fill)
 
     def caches(self) -> tuple[Cache, Cache]:
         icache = Cache(**self.icache)
         return icache, (icache if self.unified else Cache(**self.dcache))
-
-
-def words_touched(start: int, end: int, line_bytes: int, word_bytes: int) -> list[tuple[int, int]]:
-    """[(line number, flash words of that line in [start, end))] for a run of code."""
-    shift = line_bytes.bit_length() - 1
-    out = []
-    for line in range(start >> shift, ((end - 1) >> shift) + 1):
-        lo = max(start, line << shift)
-        hi = min(end, (line + 1) << shift)
-        words = (hi - 1) // word_bytes - lo // word_bytes + 1
-        out.append((line, words))
-    return out
