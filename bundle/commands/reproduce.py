@@ -81,6 +81,7 @@ def _stages(pipe: Pipeline, ctx, args) -> None:
     _stimuli_stages(pipe, ctx, args)
     ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
     ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
+    ctx.rows += pipe.stage("estimate", lambda: stages.estimate_rows(ctx), requires=["fetch"]) or []
     ctx.rows += stages.not_run_rows(ctx)
 
 
