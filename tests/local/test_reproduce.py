@@ -115,10 +115,14 @@ def test_sim_rows_compare_outputs_and_mark_the_rest_not_run(report):
     assert top1["reproduced"] is not None and top1["dut"] == "sim-litert"
     assert top1["outputs_total"] == 1000 and top1["outputs_equal"] >= 39  # litert matches native 998/1000
     for bench in ("ic", "vww", "ad"):
-        mine = [r for r in rows if r["benchmark"] == bench]
+        mine = [r for r in rows if r["benchmark"] == bench and r["dut"] != "estimate"]
         assert mine and all(r["verdict"] == "NOT_RUN" and "not available offline" in r["reason"] for r in mine)
         assert all("tinyrepro stimuli:" in r["reason"] for r in mine if r["mode"] != "energy")
     assert any("software DUT" in n for n in doc["notes"])
+    # one latency-estimate row per published build, never a verdict (NOT_RUN without the code tree)
+    estimates = [r for r in rows if r["dut"] == "estimate"]
+    assert len(estimates) == 12 and {r["metric"] for r in estimates} == {"latency_ms"}
+    assert {r["verdict"] for r in estimates} <= {"NOT_RUN", "NOT_COMPARABLE"}
 
 
 def test_run_folder_says_a_software_dut_answered(report):
