@@ -116,10 +116,11 @@ def decode(md: capstone.Cs, code: bytes, address: int) -> list[Insn]:
             elif op.type == capstone.arm.ARM_OP_REG:
                 moved += 1
         cls = classify(name)
-        if cls == "multiple" and name in ("ldm", "ldmia", "ldmdb", "stm", "stmia", "stmdb"):
-            moved -= 1                       # the base register is an operand, not transferred
-        if cls == "fpu_multiple" and any(ins.reg_name(op.reg).startswith("d") for op in ins.operands
-                                         if op.type == capstone.arm.ARM_OP_REG):
+        if name not in ("push", "pop", "vpush", "vpop"):
+            moved -= 1 if cls in ("multiple", "fpu_multiple") else 0   # the base register is not moved
+        doubles = any(ins.reg_name(op.reg).startswith("d") for op in ins.operands
+                      if op.type == capstone.arm.ARM_OP_REG)
+        if cls in ("fpu_multiple", "fpu_load") and doubles:
             moved *= 2                       # a D register is two words
         out.append(Insn(ins.address, ins.size, name, cls, reads, writes, frozenset(addr_regs), moved, imm,
                         "pc" in writes))
@@ -161,8 +162,8 @@ def _issue_cycles(ins: Insn, prev: Insn | None, core: CoreTiming) -> int:
         return t["multiple_base"] + max(ins.regs_moved, 1)
     if cls == "fpu_multiple":
         return t["fpu_multiple_base"] + max(ins.regs_moved, 1)
-    if cls == "fpu_load":
-        return t["fpu_load"] + _address_stall(ins, prev, core)
+    if cls == "fpu_load":          # VLDR/VSTR: 2 for a float, 3 for a double
+        return t["fpu_load"] + (1 if ins.regs_moved > 1 else 0) + _address_stall(ins, prev, core)
     if cls == "it":
         return 0 if prev is not None and prev.size == 2 and prev.cls != "branch" else t["it"]
     return t[cls]

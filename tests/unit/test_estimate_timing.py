@@ -144,8 +144,9 @@ class TestCoreTimings:
 
     def test_fpu_timings(self, tmp_path):
         body = SRAM_R1_R2 + "vldr s0, [r1]\n vadd.f32 s1, s0, s0\n vfma.f32 s2, s1, s0\n" \
-                            " vdiv.f32 s3, s2, s1\n vpush {s0-s3}\n vpop {s0-s3}\n"
-        assert cycles(tmp_path, body) == 7 + 2 + 1 + 3 + 14 + (1 + 4) + (1 + 4) + BX_LR
+                            " vdiv.f32 s3, s2, s1\n vpush {s0-s3}\n vpop {s0-s3}\n vldr d2, [r1]\n" \
+                            " vldmia r1!, {s4}\n vldmia r1, {d4-d5}\n"
+        assert cycles(tmp_path, body) == 7 + 2 + 1 + 3 + 14 + (1 + 4) + (1 + 4) + 3 + (1 + 1) + (1 + 2 * 2) + BX_LR
 
     def test_the_cortex_m33_uses_the_same_table(self, tmp_path):
         body = "mul r0, r1, r2\n movs r1, #100\n movs r2, #7\n sdiv r0, r1, r2\n"
