@@ -40,6 +40,7 @@ class Context:
     dut_request: str = "auto"  # auto (board, else host, else sim) or sim
     engine_obj: object = None
     energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
+    estimate: bool = True          # the estimate stage (latency of each build under the timing model)
     codediff_rows: list[dict] = field(default_factory=list)     # one per compared build
     firmware_records: list[dict] = field(default_factory=list)  # one per firmware built
     notes: list[str] = field(default_factory=list)
@@ -597,16 +598,18 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
 ESTIMATE_DUT = "estimate"
 
 
-def estimate_rows(ctx: Context) -> list[dict]:
+def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
     """A latency row per published build from the cycle-approximate model (tinyrepro estimate),
     beside the published latency: NOT_COMPARABLE always (a model's number, not a measurement),
-    NOT_RUN with the reason when the image cannot be built here."""
+    NOT_RUN with the reason when the image cannot be built here or the stage was `skipped`."""
     from bundle.dut.native_project import BuildSpec, cmsis_tree, published_code_tree
     from bundle.estimate import estimate_build
     from bundle.toolchain.config import compile_configs
 
-    cache, mirror, offline = _code_source(ctx)
     specs = [BuildSpec(c.variant, c.board.replace("-", ""), c.benchmark) for c in compile_configs()]
+    if skipped:
+        return [_estimate_row(s, None, skipped) for s in specs]
+    cache, mirror, offline = _code_source(ctx)
     try:
         code = published_code_tree(cache, mirror, offline)
     except ReproError as err:
