@@ -39,13 +39,15 @@ def load_timing(path: Path | None = None) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"timing model {path or 'bundle/data/timing.yaml'} is not YAML: {err}") from None
+        raise ConfigError(f"timing model {path or 'bundle/data/timing.yaml'} is not YAML: {err}",
+                          hint="fix the file, or drop --timing to use bundle/data/timing.yaml") from None
     if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
         raise ConfigError(f"timing model {path or 'bundle/data/timing.yaml'}: version {SCHEMA_VERSION} expected",
                           hint="see bundle/data/timing.yaml for the format")
     for key in ("cores", "socs", "boards"):
         if not isinstance(data.get(key), dict):
-            raise ConfigError(f"timing model: `{key}` missing or not a mapping")
+            raise ConfigError(f"timing model: `{key}` missing or not a mapping",
+                              hint="see bundle/data/timing.yaml for the format")
     return data
 
 
@@ -60,7 +62,7 @@ def board_model(board: str, timing: dict | None = None) -> BoardModel:
         return BoardModel(key, CoreTiming.from_config(entry["core"], timing["cores"]),
                           SocMemory.from_config(entry["soc"], timing["socs"]),
                           tuple(timing["cores"][entry["core"]]["gcc_flags"]))
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ConfigError(f"timing model for {board}: missing or bad entry {err}",
                           hint="compare with bundle/data/timing.yaml") from None
 

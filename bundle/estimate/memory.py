@@ -71,9 +71,15 @@ class SocMemory:
         f = e["flash"]
         fill = f.get("line_fill", "critical_word")
         if fill not in ("critical_word", "whole_line"):
-            raise ConfigError(f"timing model {name}: line_fill {fill!r} is not critical_word or whole_line")
-        return cls(name, int(e["clock_hz"]), int(f["wait_states"]), int(f["word_bytes"]), dict(f["icache"]),
-                   dict(f["dcache"]), bool(f.get("unified", False)), int(e.get("sram_wait_states", 0)), fill)
+            raise ConfigError(f"timing model {name}: line_fill {fill!r} is not critical_word or whole_line",
+                              hint="see bundle/data/timing.yaml")
+        soc = cls(name, int(e["clock_hz"]), int(f["wait_states"]), int(f["word_bytes"]), dict(f["icache"]),
+                  dict(f["dcache"]), bool(f.get("unified", False)), int(e.get("sram_wait_states", 0)), fill)
+        if soc.clock_hz <= 0 or soc.wait_states < 0 or soc.word_bytes <= 0 or soc.sram_wait_states:
+            raise ConfigError(f"timing model {name}: clock, wait states or flash word size out of range "
+                              "(SRAM wait states are not modelled: 0)", hint="see bundle/data/timing.yaml")
+        soc.caches()      # an impossible cache geometry is an error now, not in the middle of a run
+        return soc
 
     def caches(self) -> tuple[Cache, Cache]:
         icache = Cache(**self.icache)

@@ -258,3 +258,37 @@ def test_estimate_rows_are_never_a_verdict(tmp_path, monkeypatch):
     assert rows[0]["reproduced"] == 100.0 and rows[0]["published"] == 100.0 and "ratio 1.000" in rows[0]["reason"]
     assert {r["system"] for r in rows} == {"microtvm_native/NUCLEO_L4R5ZI", "microtvm_cmsis_nn/NUCLEO_L4R5ZI",
                                            "microtvm_cmsis_nn/NRF5340-DK"}
+
+
+# -- bad timing models: a corpus, and arbitrary text -----------------------------------------------
+TIMING_CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "timing"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in TIMING_CORPUS.glob("*.yaml")))
+def test_bad_timing_model(case):
+    """Each file's first line says `# expect: <message fragment>`; every error has a hint."""
+    path = TIMING_CORPUS / case
+    fragment = path.read_text(encoding="utf-8").splitlines()[0].split("expect:", 1)[1].strip()
+    with pytest.raises(ConfigError) as err:
+        board_model("NUCLEO_L4R5ZI", load_timing(path))
+    assert fragment in str(err.value) and err.value.hint
+
+
+def test_any_text_as_timing_model_is_a_model_or_a_config_error():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(max_size=200))
+    def check(text):
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+            fh.write(text)
+        try:
+            board_model("NUCLEO_L4R5ZI", load_timing(Path(fh.name)))
+        except ConfigError as err:
+            assert err.hint
+        finally:
+            Path(fh.name).unlink()
+    check()
