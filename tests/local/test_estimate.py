@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree, publ
 from bundle.errors import ReproError
 from bundle.estimate import board_model, estimate_build, estimate_elf
 from bundle.fetch.fetcher import default_cache_dir
-from bundle.fetch.gittree import GitPin
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "octoml_code"
@@ -33,17 +31,10 @@ def _cross_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def fixture_image(tmp_path_factory) -> Path:
-    """The fixture project, served as a mirror clone and built as the qemu DUT builds it."""
+    """The fixture project as a local code tree (what --code takes), built as the qemu DUT builds it."""
     _cross_or_skip()
-    base = tmp_path_factory.mktemp("estimate")
-    repo = base / "mirror" / "git" / "tiny_results_v1.0"
-    shutil.copytree(FIXTURE, repo / "closed/OctoML/code/")
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "f"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    code = published_code_tree(base / "cache", base / "mirror", offline=True,
-                               pin=GitPin("mlcommons/tiny_results_v1.0", head, "closed/OctoML/code/"))
+    code = tmp_path_factory.mktemp("estimate") / "code"
+    shutil.copytree(FIXTURE, code)
     return build_program("qemu", BuildSpec.parse(BUILD), code, BUILD_DIR).program
 
 
