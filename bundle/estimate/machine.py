@@ -201,7 +201,7 @@ class Machine:
             "flash": {"instruction_fetch_stall_cycles": state["istall"], "data_reads": state["reads"],
                       "data_read_stall_cycles": state["dstall"], "wait_states": self.soc.wait_states,
                       "icache_hits": icache.hits, "icache_misses": icache.misses,
-                      "dcache_hits": dcache.hits, "dcache_misses": dcache.misses},
+                      "dcache_hits": dcache.hits, "dcache_misses": dcache.misses, "unified": icache is dcache},
             "sram": {"load_store_instructions": max(memory_insns - state["reads"], 0),
                      "wait_states": self.soc.sram_wait_states, "stall_cycles": 0},
         }

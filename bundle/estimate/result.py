@@ -62,10 +62,13 @@ def format_text(est: Estimate) -> str:
     lines.append(f"    {'branch refill':<14} {'':>12} {r.branch_refill:>14,}   (taken branches: the P of 1+P)")
     lines.append("  by memory region (stall cycles beyond the core's own):")
     f, s = r.regions["flash"], r.regions["sram"]
-    lines.append(f"    flash  {f['wait_states']} WS: instruction fetch {f['instruction_fetch_stall_cycles']:,} "
-                 f"(I-cache {f['icache_hits']:,} hits / {f['icache_misses']:,} misses), data reads "
-                 f"{f['data_reads']:,} -> {f['data_read_stall_cycles']:,} (D-cache {f['dcache_hits']:,} / "
-                 f"{f['dcache_misses']:,})")
+    if f.get("unified"):
+        caches = f"one cache for both: {f['icache_hits']:,} hits / {f['icache_misses']:,} misses"
+    else:
+        caches = (f"I-cache {f['icache_hits']:,} hits / {f['icache_misses']:,} misses, D-cache "
+                  f"{f['dcache_hits']:,} / {f['dcache_misses']:,}")
+    lines.append(f"    flash  {f['wait_states']} WS: instruction fetch stalls {f['instruction_fetch_stall_cycles']:,}, "
+                 f"data reads {f['data_reads']:,} -> stalls {f['data_read_stall_cycles']:,} ({caches})")
     lines.append(f"    sram   {s['wait_states']} WS: {s['load_store_instructions']:,} load/store instructions, "
                  f"{s['stall_cycles']} stall cycles")
     lines.append(f"  emulated {r.blocks:,} blocks in {r.seconds:.1f} s")
