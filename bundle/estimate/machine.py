@@ -24,7 +24,7 @@ PAGE = 0x1000
 STOP = 0x0FFF_F000              # return address of a called function: an unmapped-by-firmware page
 SETUP_CALLS = ("th_final_initialize", "th_load_tensor")
 MEASURED_CALL = "th_infer"
-INSN_LIMIT = 2_000_000_000      # a runaway guard: ten times the longest inference
+INSN_LIMIT = 500_000_000        # a runaway guard: ten times the longest inference (vww, ic)
 
 
 @dataclass
@@ -120,15 +120,20 @@ class Machine:
 
         self.uc.reg_write(UC_ARM_REG_SP, self.stack_top)
         self.uc.reg_write(UC_ARM_REG_LR, STOP | 1)
+        from unicorn.arm_const import UC_ARM_REG_PC
+
         try:
             self.uc.emu_start(self.image.function(name) | 1, STOP, count=INSN_LIMIT)
         except UcError as err:
-            from unicorn.arm_const import UC_ARM_REG_PC
-
             pc = self.uc.reg_read(UC_ARM_REG_PC)
             raise ParseError(f"{name}() stopped with {err} at pc=0x{pc:08x}",
                              hint="the image does not run without its board here; "
                                   "build it for the qemu DUT (tinyrepro run --dut qemu)") from None
+        pc = self.uc.reg_read(UC_ARM_REG_PC)
+        if pc & ~1 != STOP:
+            raise ParseError(f"{name}() did not return within {INSN_LIMIT:,} instructions (pc=0x{pc:08x})",
+                             hint="the image loops (an abort, or a wait on a peripheral): "
+                                  "check it runs on the qemu DUT (tinyrepro run --dut qemu)")
 
     def measure(self, name: str = MEASURED_CALL) -> Run:
         from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ

@@ -36,6 +36,12 @@ CLASSES = ("alu", "mul", "div", "load", "store", "load_dual", "multiple", "branc
            "fpu", "fpu_mac", "fpu_div", "fpu_load", "fpu_multiple")
 
 
+# Keys of a core's `cycles:` table (timing.yaml): the classes, with STR #imm, LDM/STM's and
+# VLDM/VSTM's base cost.
+CYCLE_KEYS = tuple(c for c in CLASSES if c not in ("multiple", "fpu_multiple")) + (
+    "store_imm", "multiple_base", "fpu_multiple_base")
+
+
 def classify(name: str) -> str:
     """Timing class of an instruction, by capstone's instruction name (insn_name())."""
     for cls, names in (("mul", MULTIPLY), ("div", DIVIDE), ("load", LOADS), ("store", STORES),
@@ -65,6 +71,9 @@ class CoreTiming:
         cycles = {**base.get("cycles", {}), **entry.get("cycles", {})}
         refill = {**base.get("branch_refill", {}), **entry.get("branch_refill", {})}
         stall = entry.get("address_dependency_stall", base.get("address_dependency_stall", 0))
+        missing = [c for c in CYCLE_KEYS if not isinstance(cycles.get(c), int) or cycles[c] < 0]
+        if missing:
+            raise KeyError(f"cores.{name}.cycles: {', '.join(missing)}")
         return cls(name, cycles, refill["base"], refill["indirect"], refill["unaligned_wide_target"], stall)
 
 

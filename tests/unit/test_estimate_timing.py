@@ -207,6 +207,21 @@ def test_every_parameter_names_its_source():
             assert "source" in entry and len(entry["source"]) > 40, f"{section}.{name} has no source"
 
 
+@pytest.mark.usefixtures("binutils")
+def test_an_inference_that_never_returns_is_a_parse_error(tmp_path, monkeypatch):
+    from bundle.estimate import machine
+
+    monkeypatch.setattr(machine, "INSN_LIMIT", 10_000)
+    with pytest.raises(ParseError, match="did not return"):
+        cycles(tmp_path, "1:\n b 1b\n")
+
+
+@pytest.mark.usefixtures("binutils")
+def test_an_inference_that_faults_is_a_parse_error(tmp_path):
+    with pytest.raises(ParseError, match="stopped with"):
+        cycles(tmp_path, "movw r0, #0\n movt r0, #0x6000\n ldr r1, [r0]\n")   # nothing mapped there
+
+
 def test_not_an_elf_is_a_parse_error(tmp_path):
     bad = tmp_path / "firmware.elf"
     bad.write_bytes(b"not an elf at all")
