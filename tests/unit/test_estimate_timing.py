@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,38 +18,14 @@ from bundle.errors import ConfigError, ParseError
 from bundle.estimate import board_model, estimate_elf, load_timing
 from bundle.estimate.memory import Cache
 
-LINK = """
-ENTRY(th_infer)
-SECTIONS {
-  .text 0x00000000 : { *(.text*) *(.rodata*) }
-  .data 0x20000000 : { *(.data*) }
-  .bss : { *(.bss*) }
-  __stack_top = 0x20010000;
-}
-"""
-PRELUDE = """
-    .syntax unified
-    .thumb
-    .cpu cortex-m4
-    .fpu fpv4-sp-d16
-    .text
-    .global th_final_initialize, th_load_tensor, th_infer
-    .thumb_func
-th_final_initialize:
-    bx lr
-    .thumb_func
-th_load_tensor:
-    bx lr
-    .balign 4
-    .thumb_func
-th_infer:
-"""
 BX_LR = 1
 
 
 @pytest.fixture(scope="module")
 def binutils():
-    missing = [t for t in ("arm-none-eabi-as", "arm-none-eabi-ld") if shutil.which(t) is None]
+    from bundle.estimate.asm import TOOLS
+
+    missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         reason = f"{', '.join(missing)} missing: make deps installs gcc-arm-none-eabi"
         if os.environ.get("CI", "").lower() == "true":
@@ -59,13 +34,9 @@ def binutils():
 
 
 def assemble(tmp_path: Path, body: str, data: str = "") -> Path:
-    src = tmp_path / "seq.s"
-    src.write_text(PRELUDE + body + "\n    bx lr\n" + data + "\n    .data\n    .word 0\n", encoding="utf-8")
-    (tmp_path / "seq.ld").write_text(LINK, encoding="utf-8")
-    subprocess.run(["arm-none-eabi-as", "-o", str(tmp_path / "seq.o"), str(src)], check=True)
-    subprocess.run(["arm-none-eabi-ld", "-T", str(tmp_path / "seq.ld"), "-o", str(tmp_path / "seq.elf"),
-                    str(tmp_path / "seq.o")], check=True)
-    return tmp_path / "seq.elf"
+    from bundle.estimate.asm import assemble as build
+
+    return build(tmp_path, body, data)
 
 
 def zero_wait(board: str = "NUCLEO_L4R5ZI"):
