@@ -16,7 +16,7 @@ from bundle.errors import EXIT_INTERNAL, EXIT_IO, EXIT_OK, EXIT_INTERRUPTED, Rep
 
 # Order is the order in `tinyrepro --help`.
 COMMANDS = [
-    "fetch", "published", "diff", "run", "sim", "reproduce", "plan", "bench", "doctor", "images", "stimuli",
+    "fetch", "published", "diff", "run", "estimate", "sim", "reproduce", "plan", "bench", "doctor", "images", "stimuli",
 ]
 
 

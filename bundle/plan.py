@@ -15,12 +15,12 @@ from bundle.toolchain.config import compile_configs
 
 # stage -> image, for the stages outside the build chain
 OTHER_IMAGES = {"fetch": None, "published-recompute": None, "images": None, "run": "runner",
-                "diff": None, "report": None}
+                "diff": None, "estimate": None, "report": None}
 
 def _order(ctx: stages.Context) -> list[str]:
     """reproduce's stage order (bundle/commands/reproduce.py _stages)."""
     return ["fetch", "published-recompute", "images", *stages.TOOLCHAIN,
-            *(f"stimuli:{s}" for s in stages.stimuli_sets(ctx)), "run", "diff", "report"]
+            *(f"stimuli:{s}" for s in stages.stimuli_sets(ctx)), "run", "diff", "estimate", "report"]
 
 
 def _fetch_reason(ctx: stages.Context) -> str:
@@ -84,6 +84,9 @@ def plan(ctx: stages.Context, docker: bool) -> dict:
             image, reason = OTHER_IMAGES[name], ""
         note = ("no board: the published firmware code on this host (host DUT) if it can be fetched, else "
                 "the software DUT; either way throughput is NOT_COMPARABLE") if name == "run" and not ctx.port else ""
+        if name == "estimate":
+            note = ("latency of each published build under the cycle-approximate timing model, beside the "
+                    "published one (NOT_COMPARABLE); needs the code tree, as the host and qemu DUTs do")
         if name == "run" and image not in ctx.images.get("built", {}):
             note = (note + "; " if note else "") + "runner image not built: runs on this host"
         rows.append({"name": name, "image": image, "runnable": not reason, "reason": reason, "note": note,

@@ -41,6 +41,7 @@ class Context:
     dut_request: str = "auto"  # auto (board, else host, else sim) or sim
     engine_obj: object = None
     energy_firmware: bool = False  # also build energy-mode firmware (-DENERGY_MODE=1)
+    estimate: bool = True          # the estimate stage (latency of each build under the timing model)
     codediff_rows: list[dict] = field(default_factory=list)     # one per compared build
     firmware_records: list[dict] = field(default_factory=list)  # one per firmware built
     notes: list[str] = field(default_factory=list)
@@ -589,3 +590,51 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
     return exit_code_for(ctx.rows)
 
+
+
+# -- board-free latency estimate -------------------------------------------------------------
+ESTIMATE_DUT = "estimate"
+
+
+def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
+    """A latency row per published build from the cycle-approximate model (tinyrepro estimate),
+    beside the published latency: NOT_COMPARABLE always (a model's number, not a measurement),
+    NOT_RUN with the reason when the image cannot be built here or the stage was `skipped`."""
+    from bundle.dut.native_project import BuildSpec, cmsis_tree, published_code_tree
+    from bundle.estimate import estimate_build
+    from bundle.toolchain.config import compile_configs
+
+    specs = [BuildSpec(c.variant, c.board.replace("-", ""), c.benchmark) for c in compile_configs()]
+    if skipped:
+        return [_estimate_row(s, None, skipped) for s in specs]
+    cache, mirror, offline = _code_source(ctx)
+    try:
+        code = published_code_tree(cache, mirror, offline)
+    except ReproError as err:
+        return [_estimate_row(s, None, f"the published code tree is not available here: {err.message}") for s in specs]
+    rows = []
+    for spec in specs:
+        try:
+            est = estimate_build(spec, code_root=code, build_dir=cache / "native",
+                                 cmsis=lambda: cmsis_tree(cache, mirror, offline),
+                                 published_results=ctx.inputs["published"] / "results")
+        except ReproError as err:
+            ctx.notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")
+            rows.append(_estimate_row(spec, None, err.message))
+            continue
+        print(f"estimate {est.build}: {est.ms:.2f} ms ({est.run.cycles:,} cycles"
+              + (f"; published {est.published_ms:.2f} ms, ratio {est.ratio:.3f})" if est.ratio else ")"), flush=True)
+        rows.append(_estimate_row(spec, est, None))
+    return rows
+
+
+def _estimate_row(spec, est, reason: str | None) -> dict:
+    row = {"section": "reproduce", "system": spec.system, "benchmark": spec.benchmark, "mode": "performance",
+           "metric": "latency_ms", "dut": ESTIMATE_DUT, "published": None, "reproduced": None}
+    if est is None:
+        return {**row, "verdict": "NOT_RUN", "reason": f"latency estimate: {reason}"}
+    why = (f"cycle-approximate model ({est.core} + {est.soc}, bundle/data/timing.yaml): {est.run.cycles:,} cycles "
+           f"at {est.clock_hz / 1e6:g} MHz" + (f", ratio {est.ratio:.3f}" if est.ratio else "")
+           + "; a model's estimate, never a verdict")
+    return {**row, "published": round(est.published_ms, 2) if est.published_ms else None,
+            "reproduced": round(est.ms, 2), "verdict": "NOT_COMPARABLE", "reason": why}

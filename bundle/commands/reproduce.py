@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int_in(1), default=None, help="accuracy runs: only the first N stimuli (quick look)")
     p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the estimate stage (the latency of each published build under the timing model)")
     p.add_argument("--energy-firmware", action="store_true",
                    help="firmware stage: also build the energy-mode firmware (-DENERGY_MODE=1)")
     p.set_defaults(func=run)
@@ -53,7 +55,8 @@ def run(args) -> int:
                          backends=args.backends if args.backends else list(cfg.sim.backends),
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
                          dut_request="sim" if args.backends else args.dut,
-                         energy_firmware=getattr(args, "energy_firmware", False))
+                         energy_firmware=getattr(args, "energy_firmware", False),
+                         estimate=not getattr(args, "no_estimate", False))
     interrupted = False
     try:
         _stages(pipe, ctx, args)
@@ -82,6 +85,11 @@ def _stages(pipe: Pipeline, ctx, args) -> None:
     _stimuli_stages(pipe, ctx, args)
     ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
     ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
+    if ctx.estimate:
+        ctx.rows += pipe.stage("estimate", lambda: stages.estimate_rows(ctx), requires=["fetch"]) or []
+    else:
+        pipe.skip("estimate", "not selected (--no-estimate)")
+        ctx.rows += stages.estimate_rows(ctx, skipped="not selected (--no-estimate)")
     ctx.rows += stages.not_run_rows(ctx)
 
 

@@ -67,9 +67,11 @@ def cmsis_tree(cache_dir: Path, mirror: Path | None, offline: bool, run=subproce
 
 
 def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
-                  cmsis: "callable | None" = None, builder: NativeBuilder | None = None) -> BuildResult:
+                  cmsis: "callable | None" = None, builder: NativeBuilder | None = None,
+                  target: "native_build.Target | None" = None) -> BuildResult:
     """Compile the project for `kind` (host | qemu). `cmsis()` returns the CMSIS root; a
-    CMSIS-NN project whose CMSIS cannot be fetched is StageUnavailable with the reason."""
+    CMSIS-NN project whose CMSIS cannot be fetched is StageUnavailable with the reason.
+    `target` overrides the kind's compiler target (the estimate builds for the board's core)."""
     from bundle.dut.qemu import build_defines
 
     project = Project.load(spec.project_dir(code_root))
@@ -83,5 +85,6 @@ def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
         except ReproError as err:
             raise StageUnavailable(f"{project.name} needs the pinned CMSIS (ARM-software/CMSIS_5): "
                                    f"{err.message}", hint=err.hint) from None
-    target = native_build.HOST if kind == "host" else native_build.qemu_target(build_defines(spec.board))
+    if target is None:
+        target = native_build.HOST if kind == "host" else native_build.qemu_target(build_defines(spec.board))
     return (builder or NativeBuilder(build_dir)).build(project, target, cmsis_root)

@@ -32,8 +32,9 @@ def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str)
     proc = subprocess.run(
         # --offline: tests never reach the internet, not even to probe the upstreams
         # --dut sim: these tests are about the software DUT, wherever the code tree happens to be cached
+        # --no-estimate: the estimate stage's builds are tests/local/test_estimate.py's
         [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40", "--offline", "--dut", "sim",
-         "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
+         "--no-estimate", "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=900)
     run_dirs = list(out.iterdir())
@@ -115,10 +116,14 @@ def test_sim_rows_compare_outputs_and_mark_the_rest_not_run(report):
     assert top1["reproduced"] is not None and top1["dut"] == "sim-litert"
     assert top1["outputs_total"] == 1000 and top1["outputs_equal"] >= 39  # litert matches native 998/1000
     for bench in ("ic", "vww", "ad"):
-        mine = [r for r in rows if r["benchmark"] == bench]
+        mine = [r for r in rows if r["benchmark"] == bench and r["dut"] != "estimate"]
         assert mine and all(r["verdict"] == "NOT_RUN" and "not available offline" in r["reason"] for r in mine)
         assert all("tinyrepro stimuli:" in r["reason"] for r in mine if r["mode"] != "energy")
     assert any("software DUT" in n for n in doc["notes"])
+    # one latency-estimate row per published build, here NOT_RUN with the reason (--no-estimate)
+    estimates = [r for r in rows if r["dut"] == "estimate"]
+    assert len(estimates) == 12 and {r["metric"] for r in estimates} == {"latency_ms"}
+    assert all(r["verdict"] == "NOT_RUN" and "--no-estimate" in r["reason"] for r in estimates)
 
 
 def test_run_folder_says_a_software_dut_answered(report):
@@ -201,7 +206,7 @@ def test_a_prepared_stimulus_set_joins_the_run(quick_config, tmp_path, fetcher):
     out = tmp_path / "runs"
     proc = subprocess.run(
         [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "10", "--offline", "--dut", "sim",
-         "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
+         "--no-estimate", "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror)], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
     run_dir = next(out.iterdir())
     doc = json.loads((run_dir / "report.json").read_text())

@@ -50,7 +50,7 @@ def test_twelve_builds_with_usmp_per_build(offline_plan):
 def test_every_stage_with_its_image_and_reason(offline_plan):
     by = {s["name"]: s for s in offline_plan["stages"]}
     assert list(by) == ["fetch", "published-recompute", "images", "code", "compile", "codediff", "firmware",
-                        "flash", "stimuli:ic01", "stimuli:vww01", "stimuli:ad01", "run", "diff", "report"]
+                        "flash", "stimuli:ic01", "stimuli:vww01", "stimuli:ad01", "run", "diff", "estimate", "report"]
     assert {by[n]["image"] for n in ("compile",)} == {"tvm"} and by["firmware"]["image"] == "zephyr"
     assert by["flash"]["image"] == "zephyr" and by["run"]["image"] == "runner"
     assert not by["images"]["runnable"] and "Docker" in by["images"]["reason"]
