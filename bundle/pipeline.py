@@ -48,10 +48,13 @@ def new_run_dir(root: Path) -> Path:
 class Pipeline:
     """Runs stages in order and keeps their records."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, progress=None):
+        from bundle.progress import quiet
+
         self.run_dir = run_dir
         self.records: list[StageRecord] = []
         self._log = run_dir / "stages.jsonl"
+        self.progress = progress or quiet(console)
 
     def stage(self, name: str, fn: Callable[[], Any], *, requires: list[str] | None = None) -> Any:
         """Run `fn` as stage `name`; None when it did not run. `requires` names earlier stages."""
@@ -59,7 +62,7 @@ class Pipeline:
         if missing:
             self._record(StageRecord(name, NOT_RUN, f"needs stage(s) {', '.join(missing)}, which did not run"))
             return None
-        console.rule(f"[bold]{name}")
+        self.progress.stage(name)
         start = time.monotonic()
         try:
             out = fn()

@@ -7,6 +7,7 @@ Only this module and the CLI know every part of the bundle.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class Context:
     stimuli: dict[str, Path] = field(default_factory=dict)        # benchmark -> prepared set folder
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has none
     dut_choice: object = None  # bundle.dut.select.DutChoice, once the run stage has chosen
+    progress: object = None    # bundle.progress.PipelineProgress: the one live display
+    stage_cache: object = None # bundle.stagecache.StageCache: reuse what nothing changed
 
     @property
     def dut_kind(self) -> str:
@@ -222,7 +225,7 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
     done = {}
     for cfg in compile_configs():
-        result = engine.run(compile_stage(cfg, inputs, out))
+        result = engine.run(compile_stage(cfg, inputs, out), on_line=_stage_sink(ctx, "compile", cfg.name))
         done[cfg.name] = round(result.duration_s, 1)
     return {"details": {"mlf": done}}
 
@@ -260,7 +263,8 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
     (out / "firmware").mkdir(exist_ok=True)
     for energy in (False, True) if ctx.energy_firmware else (False,):
         for cfg in compile_configs():
-            engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap))
+            engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap),
+                       on_line=_stage_sink(ctx, "firmware", cfg.name + ("-energy" if energy else "")))
             work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
             record = firmware_record(cfg, work, energy=energy, swapped=swap)
             with atomic_output(out / "firmware" / f"{record['build']}.json") as tmp:
@@ -281,7 +285,7 @@ def _flash_one(ctx: Context, ran: set[str]) -> dict:
         raise ConfigError(f"no compile configuration for {ctx.system} {bench}",
                           hint="see bundle/data/compile.yaml for the published builds")
     result = _engine(ctx).run(flash_stage(cfg, str(ctx.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb")),
-                              check=False)
+                              on_line=_stage_sink(ctx, "flash", cfg.name), check=False)
     if not result.ok:
         raise flash_error("\n".join(result.output_tail), result.exit_code)
     return {"details": {"build": cfg.name, "seconds": round(result.duration_s, 1)}}
@@ -349,7 +353,7 @@ def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, labe
 def _sim_pacing(ctx: Context, mode: str) -> dict:
     sim = ctx.cfg.sim
     if mode == "performance":
-        return {"baud": sim.baud, "infer_ms": sim.performance_infer_ms}
+        return {"baud": sim.performance_baud, "infer_ms": sim.performance_infer_ms}
     return {"baud": 0, "infer_ms": sim.accuracy_infer_ms}
 
 
@@ -360,19 +364,44 @@ def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: P
     if backend == HOST_DUT:
         return _run_host(ctx, engine, label, benchmark, mode, out)
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out}")
+    sink = _run_sink(ctx, label, benchmark, mode, out)
     if backend is None:
-        result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label))
+        result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label), on_line=sink)
     else:
         pacing = _sim_pacing(ctx, mode)
         with SimProcess(backend=backend, benchmark=benchmark, model=ctx.inputs["models"] / MODELS[benchmark],
                         **pacing) as port:
             sim = {"dut_kind": "sim", "backend": backend, "infer_ms": pacing["infer_ms"]}
-            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label, sim=sim))
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label, sim=sim), on_line=sink)
     return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out,
             "dut_kind": "board" if backend is None else "sim", "backend": backend,
             "engine": result.engine, "image": vars(result.image) if result.image else None,
             "seconds": round(result.duration_s, 1)}
+
+
+def _progress(ctx: Context):
+    if ctx.progress is None:
+        from bundle.progress import quiet
+
+        ctx.progress = quiet(console)
+    return ctx.progress
+
+
+def _stage_sink(ctx: Context, stage: str, item: str):
+    """A build-chain stage's output: <run_dir>/logs/<stage>-<item>.log (streamed with -v)."""
+    progress = _progress(ctx)
+    progress.item(item)
+    return progress.output_sink(ctx.run_dir / "logs" / f"{stage}-{item}.log", f"{stage} {item}")
+
+
+def _run_sink(ctx: Context, label: str, benchmark: str, mode: str, out: Path):
+    """The run's own output lines go to <run_dir>/logs/<label>-<benchmark>-<mode>.log (streamed
+    with -v; beside the runner's folder, which is the runner's alone); the display shows the
+    run and its stimulus count."""
+    item = f"{label} {benchmark} {mode}"
+    progress = _progress(ctx)
+    progress.item(item)
+    return progress.output_sink(ctx.run_dir / "logs" / f"{label}-{benchmark}-{mode}.log", item)
 
 
 # -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
@@ -407,10 +436,12 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
     cache, mirror, offline = _code_source(ctx)
     built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
-    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out} ({built.project}, {built.digest})")
+    sink = _run_sink(ctx, label, benchmark, mode, out)
+    sink(f"host DUT program: {built.project}, {built.digest}")
     with HostDut(program=built.program).open() as port:
         result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
-                                     sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}))
+                                     sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}),
+                            on_line=sink)
     return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
             "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
             "seconds": round(result.duration_s, 1)}
@@ -566,7 +597,7 @@ def firmware_section(ctx: Context, pipe: Pipeline) -> list[dict]:
 def write_report(ctx: Context, pipe: Pipeline) -> int:
     from dataclasses import asdict
 
-    from bundle.report import exit_code_for, terminal_report, write_report as write_files
+    from bundle.report import exit_code_for, write_report as write_files
 
     stages = [asdict(r) for r in pipe.records]
     env = {"dut": ctx.dut_kind, "port": ctx.port, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
@@ -584,12 +615,25 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",
                         notes, stages=stages, code_diff=code_diff_section(ctx, pipe),
                         firmware=firmware_section(ctx, pipe), environment=env)
-    print(terminal_report(ctx.rows, notes))
-    for rec in pipe.records:
-        print(f"  {rec.status:8} {rec.stage}{': ' + rec.reason if rec.reason else ''}")
-    print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
+    html = _write_html(ctx)
+    from bundle.report.console import final_summary
+
+    elapsed = time.monotonic() - ctx.progress.started if ctx.progress is not None else None
+    print(final_summary(ctx.rows, stages, html or paths["md"], elapsed))
     return exit_code_for(ctx.rows)
 
+
+def _write_html(ctx: Context) -> Path | None:
+    """report.html beside the others; a figure that cannot be drawn is a note, and a failure
+    here never loses report.md/csv/json (already written)."""
+    from bundle.report.html import write_html
+
+    published = (ctx.inputs or {}).get("published")
+    try:
+        return write_html(ctx.run_dir, Path(published) if published else None)
+    except ReproError as err:
+        console.print(f"[yellow]report.html not written[/]: {err}")
+        return None
 
 
 # -- board-free latency estimate -------------------------------------------------------------

@@ -4,6 +4,8 @@ fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firm
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from bundle.builds import check_system
 from bundle.config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import Pipeline, console, new_run_dir
+from bundle.progress import PipelineProgress
 from bundle import stages
 from bundle.cliargs import backend_list, int_in
 
@@ -49,17 +52,20 @@ def run(args) -> int:
     check_system(args.system or cfg.sim.performance_system)
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
-    pipe = Pipeline(run_dir)
+    verbose = bool(getattr(args, "verbose", False))
+    progress = PipelineProgress(console, verbose=verbose)
+    pipe = Pipeline(run_dir, progress)
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends if args.backends else list(cfg.sim.backends),
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
                          dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False),
-                         estimate=not getattr(args, "no_estimate", False))
+                         estimate=not getattr(args, "no_estimate", False), progress=progress)
     interrupted = False
     try:
-        _stages(pipe, ctx, args)
+        with _log_to_file(run_dir / "reproduce.log", verbose), progress:
+            _stages(pipe, ctx, args)
     except KeyboardInterrupt:
         interrupted = True
         pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
@@ -76,9 +82,34 @@ def run(args) -> int:
     return pipe.failure_code() or parse_failed or code
 
 
+@contextlib.contextmanager
+def _log_to_file(path: Path, verbose: bool):
+    """Library log lines (image builds, fetches) go to the run's reproduce.log; the terminal
+    keeps warnings only, unless -v. Undone at the end (tests call main() many times)."""
+    root = logging.getLogger()
+    saved = [(h, h.level) for h in root.handlers]
+    saved_level = root.level
+    if not verbose:
+        for handler, _ in saved:
+            handler.setLevel(max(handler.level, logging.WARNING))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else min(saved_level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(saved_level)
+        for h, level in saved:
+            h.setLevel(level)
+
+
 def _stages(pipe: Pipeline, ctx, args) -> None:
     cfg = ctx.cfg
-    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
+    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args, progress=False), cfg))
     ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
                            requires=["fetch"]) or []
     _toolchain_stages(pipe, ctx)
@@ -108,6 +139,6 @@ def _stimuli_stages(pipe: Pipeline, ctx, args) -> None:
         for name in stages.stimuli_sets(ctx):
             pipe.skip(f"stimuli:{name}", "needs stage(s) fetch, which did not run")
         return
-    fetcher = fetcher_from_args(args)
+    fetcher = fetcher_from_args(args, progress=False)
     for name in stages.stimuli_sets(ctx):
         pipe.stage(f"stimuli:{name}", lambda name=name: stages.stimuli_stage(ctx, fetcher, name))
