@@ -96,5 +96,7 @@ class Pipeline:
         with open(self._log, "a") as fh:
             fh.write(jsonout.dumps(asdict(rec), default=str) + "\n")
         colour = {RAN: "green", NOT_RUN: "yellow", FAILED: "red"}[rec.status]
-        tail = f": {rec.reason}" if rec.reason else f" ({rec.seconds:.1f} s)"
-        console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}")
+        # One line per stage; the full reason is in stages.jsonl and the report.
+        tail = f": {rec.reason.splitlines()[0]}" if rec.reason else f" ({rec.seconds:.1f} s)"
+        console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}", no_wrap=True, overflow="ellipsis",
+                      highlight=False)

@@ -69,11 +69,37 @@ def fetch_inputs(fetcher, cfg: ReproduceConfig) -> dict:
     return out
 
 
+def _cached(ctx: Context, stage: str, inputs, compute):
+    """compute() unless the stage cache holds its result for these inputs."""
+    cache = ctx.stage_cache
+    if cache is None:
+        return compute()
+    key = cache.key(stage, inputs() if callable(inputs) else inputs)
+    hit = cache.get(stage, key)
+    if hit is not None:
+        return hit
+    result = compute()
+    cache.put(stage, key, result)
+    return result
+
+
 def recompute_published(ctx: Context) -> list[dict]:
+    from bundle import stagekeys
+
+    def compute() -> dict:
+        notes: list[str] = []
+        return {"rows": _recompute_published(ctx, notes), "notes": notes}
+
+    out = _cached(ctx, "published-recompute", lambda: stagekeys.published_recompute(ctx), compute)
+    ctx.notes += out["notes"]
+    return out["rows"]
+
+
+def _recompute_published(ctx: Context, notes: list[str]) -> list[dict]:
     from bundle.published import parse
 
     root = ctx.inputs["published"]
-    ctx.notes += parse.system_notes(root)
+    notes += parse.system_notes(root)
     # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
     rows = parse.recompute_tree(root, ctx.inputs["datasets"], on_error="row")
     for row in rows:
@@ -357,12 +383,39 @@ def _sim_pacing(ctx: Context, mode: str) -> dict:
     return {"baud": 0, "infer_ms": sim.accuracy_infer_ms}
 
 
+def _cached_run(ctx: Context, label: str, backend: str | None, benchmark: str, mode: str, out: Path,
+                dut: dict, run) -> dict:
+    """A software or host DUT's run, reused when nothing it reads changed (a board's never:
+    the board is the thing measured)."""
+    from bundle import stagekeys
+
+    cache = ctx.stage_cache
+    if cache is None or backend is None:
+        return run()
+    key = cache.key("run", stagekeys.run(ctx, label, backend, benchmark, mode, dut))
+    hit = cache.get("run", key, files_to=out)
+    if hit is not None:
+        _run_sink(ctx, label, benchmark, mode, out)(
+            f"reused from the stage cache ({cache.root / 'run' / key}): nothing this run reads changed")
+        return {**hit, "dir": out, "cached": True}
+    record = run()
+    cache.put("run", key, {k: (None if k == "dir" else v) for k, v in record.items()}, files_from=out)
+    return record
+
+
 def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None) -> dict:
+    if backend == HOST_DUT:
+        return _run_host(ctx, engine, label, benchmark, mode, out)
+    dut = {"kind": "sim", "pacing": _sim_pacing(ctx, mode)} if backend else {"kind": "board"}
+    return _cached_run(ctx, label, backend, benchmark, mode, out, dut,
+                       lambda: _run_sim_or_board(ctx, engine, label, benchmark, mode, out, backend))
+
+
+def _run_sim_or_board(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path,
+                      backend: str | None) -> dict:
     from bundle.builds import MODELS
     from bundle.dut.sim import SimProcess
 
-    if backend == HOST_DUT:
-        return _run_host(ctx, engine, label, benchmark, mode, out)
     out.mkdir(parents=True, exist_ok=True)
     sink = _run_sink(ctx, label, benchmark, mode, out)
     if backend is None:
@@ -436,15 +489,20 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
     cache, mirror, offline = _code_source(ctx)
     built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
-    sink = _run_sink(ctx, label, benchmark, mode, out)
-    sink(f"host DUT program: {built.project}, {built.digest}")
-    with HostDut(program=built.program).open() as port:
-        result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
-                                     sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}),
-                            on_line=sink)
-    return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
-            "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
-            "seconds": round(result.duration_s, 1)}
+
+    def run() -> dict:
+        sink = _run_sink(ctx, label, benchmark, mode, out)
+        sink(f"host DUT program: {built.project}, {built.digest}")
+        with HostDut(program=built.program).open() as port:
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
+                                         sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}),
+                                on_line=sink)
+        return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
+                "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
+                "seconds": round(result.duration_s, 1)}
+
+    return _cached_run(ctx, label, HOST_DUT, benchmark, mode, out,
+                       {"kind": "host", "project": built.project, "program": built.digest}, run)
 
 
 def _duts(ctx: Context) -> list[tuple[str, str | None]]:
@@ -489,6 +547,10 @@ def run_benchmarks(ctx: Context) -> list[dict]:
                                  ("host" if backend == HOST_DUT else "sim")})
     if not any(d["dir"] for d in done):
         raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
+    reused = sum(1 for d in done if d.get("cached"))
+    if reused:
+        ctx.notes.append(f"run: {reused} of {len(done)} runs reused from the stage cache (nothing they read "
+                         "changed); `tinyrepro reproduce --force run` runs them again")
     return done
 
 
@@ -513,6 +575,12 @@ def _informational(row: dict, why: str) -> dict:
 
 
 def diff_runs(ctx: Context) -> list[dict]:
+    from bundle import stagekeys
+
+    return _cached(ctx, "diff", lambda: stagekeys.diff(ctx), lambda: _diff_runs(ctx))
+
+
+def _diff_runs(ctx: Context) -> list[dict]:
     from bundle.diff import diff_mode_dirs
 
     rows = []
@@ -630,7 +698,7 @@ def _write_html(ctx: Context) -> Path | None:
 
     published = (ctx.inputs or {}).get("published")
     try:
-        return write_html(ctx.run_dir, Path(published) if published else None)
+        return write_html(ctx.run_dir, Path(published) if published else None, cache=ctx.stage_cache)
     except ReproError as err:
         console.print(f"[yellow]report.html not written[/]: {err}")
         return None

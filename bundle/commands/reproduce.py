@@ -15,6 +15,9 @@ from bundle.config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import Pipeline, console, new_run_dir
 from bundle.progress import PipelineProgress
+from bundle.fetch.fetcher import default_cache_dir
+from bundle.stagecache import StageCache
+from bundle.stagekeys import CACHED_STAGES
 from bundle import stages
 from bundle.cliargs import backend_list, int_in
 
@@ -42,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the estimate stage (the latency of each published build under the timing model)")
+    p.add_argument("--force", nargs="?", const="*", action="append", metavar="STAGE", default=None,
+                   help="recompute instead of reusing the stage cache: --force for every stage, --force STAGE "
+                        "(repeatable) for one of: " + ", ".join(CACHED_STAGES))
     p.add_argument("--energy-firmware", action="store_true",
                    help="firmware stage: also build the energy-mode firmware (-DENERGY_MODE=1)")
     p.set_defaults(func=run)
@@ -50,6 +56,8 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg = load_reproduce_config(args.config)
     check_system(args.system or cfg.sim.performance_system)
+    cache = StageCache.from_option(Path(args.cache or default_cache_dir()) / "stages",
+                                   getattr(args, "force", None), list(CACHED_STAGES))
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
     verbose = bool(getattr(args, "verbose", False))
@@ -61,7 +69,8 @@ def run(args) -> int:
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
                          dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False),
-                         estimate=not getattr(args, "no_estimate", False), progress=progress)
+                         estimate=not getattr(args, "no_estimate", False), progress=progress,
+                         stage_cache=cache)
     interrupted = False
     try:
         with _log_to_file(run_dir / "reproduce.log", verbose), progress:

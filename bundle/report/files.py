@@ -12,9 +12,9 @@ published-recompute rows submitter, system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
-
-import pandas as pd
 
 from bundle.fsutil import atomic_output
 from tabulate import tabulate
@@ -39,6 +39,14 @@ def normalise(row: dict) -> dict:
     return out
 
 
+def _csv_cell(key: str, value):
+    if key == "first_mismatches":
+        return jsonout.dumps(value) if value else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""       # no value to report, as in report.json (null)
+    return "" if value is None else value
+
+
 def exit_code_for(rows: list[dict]) -> int:
     return EXIT_DIFFERENT if any(row_verdict(r) == "DIFFERENT" for r in rows) else EXIT_OK
 
@@ -57,7 +65,7 @@ WIDE = 60   # a cell wider than this becomes a short text and a numbered detail 
 
 def _narrow(value, reasons: Reasons):
     if not isinstance(value, str) or len(value) <= WIDE:
-        return value if not isinstance(value, (dict, list)) else _narrow(json.dumps(value, default=str), reasons)
+        return value if not isinstance(value, (dict, list)) else _narrow(jsonout.dumps(value, default=str), reasons)
     if all(c in "0123456789abcdef" for c in value):
         return value[:12] + "…"             # a hash: its head identifies it; the JSON has it whole
     return f"{short_reason(value)} [{reasons.ref(value)}]"
@@ -69,7 +77,7 @@ def _section_md(name: str, value, reasons: Reasons) -> list[str]:
         narrow = [{k: _narrow(v, reasons) for k, v in row.items()} for row in value]
         lines.append(tabulate(narrow, headers="keys", tablefmt="github", disable_numparse=True))
     elif isinstance(value, dict):
-        lines.append(f"```json\n{json.dumps(value, indent=2, default=str)}\n```")
+        lines.append(f"```json\n{jsonout.dumps(value, indent=2, default=str)}\n```")
     else:
         lines.append(f"```\n{jsonout.dumps(value, indent=2, default=str)}\n```")
     return lines + [""]
@@ -79,7 +87,8 @@ def _cell_md(cell) -> str:
     if cell is None:
         return ""
     ref = f" [{cell.ref}]" if cell.ref else ""
-    return f"{fmt(cell.value)} {cell.verdict}{ref}"
+    outputs = f" ({cell.outputs})" if cell.outputs else ""
+    return f"{fmt(cell.value)} {cell.verdict}{ref}{outputs}"
 
 
 def _systems_md(rows: list[dict], reasons: Reasons) -> list[str]:
@@ -129,10 +138,11 @@ def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] |
     # Each file appears whole or not at all: a killed report stage leaves no half-written report.
     with atomic_output(paths["md"]) as tmp:
         tmp.write_text(_markdown(norm, title, notes, sections), encoding="utf-8")
-    frame = pd.DataFrame(norm, columns=CSV_COLUMNS)
-    frame["first_mismatches"] = [jsonout.dumps(m) if m else "" for m in frame["first_mismatches"]]
-    with atomic_output(paths["csv"]) as tmp:
-        frame.to_csv(tmp, index=False)
+    with atomic_output(paths["csv"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in norm:     # None is an empty cell, never a number that was not computed
+            writer.writerow({k: _csv_cell(k, v) for k, v in row.items()})
     doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections, "rows": norm}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(jsonout.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")

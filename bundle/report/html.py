@@ -4,6 +4,7 @@ nothing fetched), written beside report.md/csv/json from report.json.
 `write_html(run_dir, published_root=None) -> Path` reads `<run_dir>/report.json`, draws the
 figures (bundle.report.figures, data from bundle.report.figdata) and writes
 `<run_dir>/report.html` atomically. Reading the JSON back keeps one source for every format.
+With a stage cache (bundle.stagecache) the figures are reused when their inputs are unchanged.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from bundle.errors import ParseError
 from bundle.fsutil import atomic_output
-from bundle.report import figdata, figures
 from bundle.report.summary import Reasons, columns, fmt, headline, short_reason, side_by_side
 
 CSS = """
@@ -62,7 +62,8 @@ def _system_table(system: str, lines, cols: list[str]) -> str:
         for col in cols:
             c = ln.cells.get(col)
             cells.append("<td></td>" if c is None else
-                         f'<td class="num">{_e(fmt(c.value))} {_verdict(c.verdict)}{_ref(c.ref)}</td>')
+                         f'<td class="num">{_e(fmt(c.value))} {_verdict(c.verdict)}{_ref(c.ref)}'
+                         + (f'<br><small>{_e(c.outputs)}</small>' if c.outputs else "") + "</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<h3>{_e(system)}</h3><table class="results" data-system="{_e(system)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
@@ -80,8 +81,31 @@ def _stages_table(stages: list[dict], reasons: Reasons) -> str:
             f"</thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def _figures(doc: dict, published_root: Path | None, notes: list[str]) -> list[tuple[str, str, str]]:
+def _figures(doc: dict, published_root: Path | None, notes: list[str], cache=None) -> list[tuple[str, str, str]]:
+    """The figures, reused from the stage cache when the rows, runs and published tree are
+    the ones they were drawn from (drawing them is most of the report's time)."""
     rows, runs = doc.get("rows", []), (doc.get("environment") or {}).get("runs") or []
+    if cache is None:
+        return _draw(rows, runs, published_root, notes)
+    from bundle import stagekeys
+
+    published = stagekeys.lock_entries("published/") if published_root else None
+    key = cache.key("figures", stagekeys.figures(rows, runs, published))
+    hit = cache.get("figures", key)
+    if hit is not None:
+        notes += hit["notes"]
+        return [tuple(f) for f in hit["figures"]]
+    fresh: list[str] = []
+    drawn = _draw(rows, runs, published_root, fresh)
+    cache.put("figures", key, {"figures": drawn, "notes": fresh})
+    notes += fresh
+    return drawn
+
+
+def _draw(rows: list[dict], runs: list[dict], published_root: Path | None,
+          notes: list[str]) -> list[tuple[str, str, str]]:
+    from bundle.report import figdata, figures   # matplotlib: imported only to draw
+
     out = [(figures.verdict_overview(figdata.verdict_groups(rows)), "verdicts",
             "Verdicts per section and benchmark (published-recompute: the published tree against itself; "
             "reproduce: this run against the published one)")]
@@ -100,12 +124,12 @@ def _figures(doc: dict, published_root: Path | None, notes: list[str]) -> list[t
     return out
 
 
-def render(doc: dict, published_root: Path | None = None) -> str:
+def render(doc: dict, published_root: Path | None = None, cache=None) -> str:
     rows = doc.get("rows", [])
     reasons = Reasons()
     head = headline(rows)
     notes = list(doc.get("notes") or [])
-    figs = _figures(doc, published_root, notes)
+    figs = _figures(doc, published_root, notes, cache)
     parts = [f"<h1>{_e(doc.get('title', 'report'))}</h1>",
              f'<p class="headline" id="headline">{_e(head.sentence())}</p>',
              f"<p>{_e(head.recompute_sentence())}</p>", _figure(*figs[0])]
@@ -129,7 +153,7 @@ def render(doc: dict, published_root: Path | None = None) -> str:
             + "\n".join(parts) + "</body></html>\n")
 
 
-def write_html(run_dir: Path, published_root: Path | None = None) -> Path:
+def write_html(run_dir: Path, published_root: Path | None = None, cache=None) -> Path:
     run_dir = Path(run_dir)
     source = run_dir / "report.json"
     try:
@@ -139,5 +163,5 @@ def write_html(run_dir: Path, published_root: Path | None = None) -> Path:
                          hint="report.html is drawn from report.json; rerun tinyrepro reproduce") from None
     path = run_dir / "report.html"
     with atomic_output(path) as tmp:
-        tmp.write_text(render(doc, published_root), encoding="utf-8")
+        tmp.write_text(render(doc, published_root, cache), encoding="utf-8")
     return path

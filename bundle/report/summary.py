@@ -94,6 +94,7 @@ class Cell:
     value: float | None
     verdict: str
     ref: int | None = None
+    outputs: str = ""                        # "998/1000 outputs equal" for accuracy rows
 
 
 @dataclass
@@ -125,7 +126,9 @@ def side_by_side(rows: list[dict], reasons: Reasons) -> dict[str, list[Line]]:
             value = r.get("reproduced", r.get("recomputed")) if len(_metrics(r)) == 1 else None
             verdict = row_verdict(r)
             ref = reasons.ref(r.get("reason")) if verdict != "MATCH" else None
-            line.cells[column] = Cell(value, verdict, ref)
+            outputs = (f"{r['outputs_equal']}/{r['outputs_total']} outputs equal"
+                       if r.get("outputs_total") is not None else "")
+            line.cells[column] = Cell(value, verdict, ref, outputs)
     order = {"accuracy": 0, "performance": 1, "energy": 2}
     return {s: sorted(lines.values(), key=lambda ln: (ln.benchmark, order.get(ln.mode, 9), ln.metric))
             for s, lines in sorted(out.items())}
