@@ -672,7 +672,9 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
            "backends": ctx.backends if ctx.dut_kind == "sim" else None,
            "dut_choice": getattr(ctx.dut_choice, "reason", None),
            "images": ctx.images.get("details") if ctx.images else None,
-           "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs]}
+           "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs],
+           "stage_cache": {"root": str(ctx.stage_cache.root), "reused": dict(ctx.stage_cache.hits),
+                           "forced": sorted(ctx.stage_cache.force)} if ctx.stage_cache else None}
     notes = list(ctx.notes)
     if ctx.dut_kind == "host":
         notes.insert(0, "no board attached: the published firmware code ran compiled for this host (host DUT); "

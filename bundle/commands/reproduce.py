@@ -56,8 +56,8 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg = load_reproduce_config(args.config)
     check_system(args.system or cfg.sim.performance_system)
-    cache = StageCache.from_option(Path(args.cache or default_cache_dir()) / "stages",
-                                   getattr(args, "force", None), list(CACHED_STAGES))
+    stage_root = os.environ.get("TINYREPRO_STAGE_CACHE") or Path(args.cache or default_cache_dir()) / "stages"
+    cache = StageCache.from_option(Path(stage_root), getattr(args, "force", None), list(CACHED_STAGES))
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
     verbose = bool(getattr(args, "verbose", False))
