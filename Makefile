@@ -20,8 +20,10 @@ export TINYREPRO_MIRROR := $(MIRROR)
 # The board-free DUTs (tinyrepro run --dut host|qemu): host compilers, a Cortex-M cross
 # compiler with newlib (C and C++) and QEMU's Arm system emulator.
 NATIVE_DEBS := build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# Test tier only: a real headless browser renders report.html (tests/local/test_report_browser.py).
+TEST_DEBS := chromium
 
-.PHONY: help venv deps reproduce test test-base-image bench doctor images base-image lock clean distclean
+.PHONY: help venv deps test-deps reproduce test test-base-image bench doctor images base-image lock clean distclean
 
 help: ## show this help
 	@echo "tinyrepro: reproduce the OctoML MLPerf Tiny v1.0 results"
@@ -56,7 +58,13 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	$(PY) -m bundle reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
 	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base}
 
-test: $(STAMP) deps test-base-image ## run the test suite (unit, local parts: pty, Docker, TVM)
+test-deps: ## install the Debian packages only the tests need (chromium, for the report.html test)
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get -o DPkg::Lock::Timeout=900 install -y -qq $$missing; \
+	  else echo "missing for the tests: sudo apt-get install" $$missing; fi; fi
+
+test: $(STAMP) deps test-deps test-base-image ## run the test suite (unit, local parts: pty, Docker, TVM, chromium)
 	TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The Docker tests build the runner image from a locally bootstrapped base (no registry here).
