@@ -40,6 +40,10 @@ MODEL_FILES = {
 AD_MAX_DB = 5 * 128 * 4 * 2  # the reference AD firmware's buffer (spec §1.3)
 
 
+# Commands whose reply does not depend on the time they run (not infer, timestamp, name...):
+# the buffer commands of a bload.
+TIMELESS = ("db ",)
+READ_SPIN_S = 0.002  # after a reply, poll this long for the next command before blocking
 SPIN_S = 0.0005  # time.sleep overshoots by ~0.1 ms; spin the tail so wire timing stays exact
 
 
@@ -67,8 +71,9 @@ class Wire:
         self.rx_free = max(time.monotonic(), self.rx_free) + n * self.byte_s()
         return self.rx_free
 
-    def transmit(self, n: int) -> float:
-        self.tx_free = max(time.monotonic(), self.tx_free) + n * self.byte_s()
+    def transmit(self, n: int, start: float = 0.0) -> float:
+        """n reply bytes that may start on the wire at `start` (or now); when the last one has left."""
+        self.tx_free = max(time.monotonic(), start, self.tx_free) + n * self.byte_s()
         return self.tx_free
 
 
@@ -111,10 +116,28 @@ class SimServer:
     def serve(self) -> None:
         self._emit(self.harness.boot_lines())
         while True:
-            data = os.read(self.master, 4096)   # blocking: one syscall per command
+            data = self._read()
             arrived = self.wire.receive(len(data))
             self._pending += data
             self._run_commands(arrived, len(data))
+
+    def _read(self) -> bytes:
+        """The next bytes from the host. On an emulated wire, poll for READ_SPIN_S first: the
+        host's next command (a bload's next chunk) follows the reply within a fraction of a
+        millisecond, and a sleeping process woken by the scheduler on a busy machine would count
+        its own wake-up as wire time. A board's UART has no such delay; then block."""
+        if self.wire.baud:
+            end = time.monotonic() + READ_SPIN_S
+            os.set_blocking(self.master, False)
+            try:
+                while time.monotonic() < end:
+                    try:
+                        return os.read(self.master, 4096)
+                    except BlockingIOError:
+                        continue
+            finally:
+                os.set_blocking(self.master, True)
+        return os.read(self.master, 4096)   # blocking: one syscall per command
 
     def _run_commands(self, arrived: float, n_new: int) -> None:
         while b"%" in self._pending:
@@ -129,10 +152,17 @@ class SimServer:
                     self._pending = kept + self._pending
                     continue
                 raw, drop = kept[:-1], False
-            _sleep_until(done_at)
-            self._execute(raw.decode("latin-1"), drop_out=drop)
+            text = raw.decode("latin-1")
+            if text.startswith(TIMELESS):
+                # Its reply does not depend on when it runs: execute now and hold the reply until
+                # the command has arrived and the reply has crossed the wire. One wake-up per
+                # command instead of two keeps the emulated wire's pace on a busy host.
+                self._execute(text, drop_out=drop, not_before=done_at)
+            else:
+                _sleep_until(done_at)
+                self._execute(text, drop_out=drop)
 
-    def _execute(self, text: str, drop_out: bool = False) -> None:
+    def _execute(self, text: str, drop_out: bool = False, not_before: float = 0.0) -> None:
         if self.faults.fires("stall"):
             time.sleep(self.faults.stall_s)
         if self.faults.fires("reset"):
@@ -151,14 +181,14 @@ class SimServer:
             i = self.faults.index(len(lines) - 1)
             lines[i] = self.faults.drop_byte(lines[i])
         for data in lines:
-            self._write(data)
+            self._write(data, not_before)
 
     def _emit(self, lines: list[str]) -> None:
         for line in lines:
             self._write(line.encode("latin-1"))
 
-    def _write(self, data: bytes) -> None:
-        _sleep_until(self.wire.transmit(len(data)))
+    def _write(self, data: bytes, not_before: float = 0.0) -> None:
+        _sleep_until(self.wire.transmit(len(data), not_before))
         os.write(self.master, data)
 
 
