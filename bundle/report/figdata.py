@@ -16,7 +16,6 @@ from bundle.report.figures import (MAX_TRACE_POINTS, AgreementSeries, LatencyPoi
                                    WindowSeries)
 from bundle.report.tables import row_verdict
 
-PUBLISHED_DUT = "published logs"
 
 
 def verdict_groups(rows: list[dict]) -> dict[str, dict[str, int]]:

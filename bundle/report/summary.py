@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from bundle.report.tables import row_verdict
 
-PUBLISHED_DUT = "published logs"
 SHORT_REASON = 56
 # Best outcome first: a number counts once, by its best reproduction.
 RANK = {"MATCH": 0, "WITHIN_TOLERANCE": 1, "DIFFERENT": 2, "NOT_COMPARABLE": 3, "NOT_RUN": 4}
