@@ -31,7 +31,7 @@ help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a board), SYSTEM=<variant>/<board>, ENGINE=auto|docker|local,"
-	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..."
+	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..., V=1 (reproduce: stream the runs' own output)"
 
 deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
 	@command -v debootstrap >/dev/null || { \
@@ -55,7 +55,7 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	@base="$(REPRO_BASE_IMAGE)"; \
 	if [ -z "$$base" ] && [ "$(ENGINE)" != local ] && docker info >/dev/null 2>&1; then \
 	  base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)); fi; \
-	$(PY) -m bundle reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
+	$(PY) -m bundle $(if $(V),-v) reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
 	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base}
 
 test-deps: ## install the Debian packages only the tests need (chromium, for the report.html test)
