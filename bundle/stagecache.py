@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bundle.errors import ConfigError
+from bundle.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 ALL = "*"
 VERSION = 1
@@ -73,7 +76,7 @@ class StageCache:
         names = set(force or [])
         unknown = names - set(known) - {ALL}
         if unknown:
-            raise ConfigError(f"--force: unknown stage(s) {sorted(unknown)}",
+            raise UsageError(f"--force: unknown stage(s) {sorted(unknown)}",
                               hint=f"cached stages: {', '.join(known)}; --force alone recomputes all")
         return cls(Path(root), names)
 
@@ -96,11 +99,22 @@ class StageCache:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             return None   # a damaged entry is a miss: the stage recomputes and replaces it
         if files_to is not None and (entry / "files").is_dir():
-            shutil.copytree(entry / "files", files_to, dirs_exist_ok=True)
+            try:
+                shutil.copytree(entry / "files", files_to, dirs_exist_ok=True)
+            except OSError as err:      # unreadable entry, full disk: recompute instead
+                log.warning("stage cache: %s/%s not reused: %s", stage, key[:12], err)
+                return None
         self.hits[stage] = self.hits.get(stage, 0) + 1
         return result
 
     def put(self, stage: str, key: str, result, files_from: Path | None = None) -> None:
+        """Store a result; a cache that cannot be written (read-only, full) only costs the reuse."""
+        try:
+            self._put(stage, key, result, files_from)
+        except OSError as err:
+            log.warning("stage cache: %s not stored under %s: %s", stage, self.root, err)
+
+    def _put(self, stage: str, key: str, result, files_from: Path | None) -> None:
         entry = self._entry(stage, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))

@@ -106,19 +106,30 @@ def _draw(rows: list[dict], runs: list[dict], published_root: Path | None,
           notes: list[str]) -> list[tuple[str, str, str]]:
     from bundle.report import figdata, figures   # matplotlib: imported only to draw
 
-    out = [(figures.verdict_overview(figdata.verdict_groups(rows)), "verdicts",
-            "Verdicts per section and benchmark (published-recompute: the published tree against itself; "
-            "reproduce: this run against the published one)")]
-    out.append((figures.output_agreement(figdata.agreement(rows, runs, published_root, notes)), "agreement",
-                "Per-input output agreement: for each input of the published accuracy log, the largest "
-                "difference between the reproduced and the published output vector (0: equal)"))
-    out.append((figures.throughput_windows(figdata.window_series(rows, runs, published_root, notes)),
-                "windows", "Throughput of each performance window, published and reproduced "
-                           "(log scale: a software DUT's throughput is this CPU's, not comparable)"))
-    out.append((figures.latency_estimates(figdata.latency_points(rows)), "latency",
-                "Latency estimates (emulated core or board) against the published latencies"))
-    for trace in figdata.energy_traces(published_root, notes):
-        out.append((figures.energy_trace(trace), "energy",
+    def safe(kind: str, title: str, draw) -> str:
+        # A figure that cannot be drawn is a note in its place: it never costs the report.
+        try:
+            return draw()
+        except Exception as err:  # noqa: BLE001 - matplotlib and numpy raise many kinds
+            notes.append(f"figure {kind}: not drawn: {type(err).__name__}: {err}")
+            return figures.note_figure(title, f"not drawn: {type(err).__name__}: {err}")
+
+    out = [(safe("verdicts", "Verdicts", lambda: figures.verdict_overview(figdata.verdict_groups(rows))),
+            "verdicts", "Verdicts per section and benchmark (published-recompute: the published tree against "
+                        "itself; reproduce: this run against the published one)")]
+    out.append((safe("agreement", "Per-input output agreement", lambda: figures.output_agreement(
+        figdata.agreement(rows, runs, published_root, notes))), "agreement",
+        "Per-input output agreement: for each input of the published accuracy log, the largest "
+        "difference between the reproduced and the published output vector (0: equal)"))
+    out.append((safe("windows", "Throughput per performance window", lambda: figures.throughput_windows(
+        figdata.window_series(rows, runs, published_root, notes))), "windows",
+        "Throughput of each performance window, published and reproduced "
+        "(log scale: a software DUT's throughput is this CPU's, not comparable)"))
+    out.append((safe("latency", "Latency estimates", lambda: figures.latency_estimates(figdata.latency_points(rows))),
+                "latency", "Latency estimates (emulated core or board) against the published latencies"))
+    traces = safe("energy", "Energy traces", lambda: figdata.energy_traces(published_root, notes))
+    for trace in traces if isinstance(traces, list) else []:
+        out.append((safe("energy", trace.label, lambda t=trace: figures.energy_trace(t)), "energy",
                     f"Published EMON trace {trace.label}: power over time, the five timed inference "
                     "windows shaded"))
     return out

@@ -129,3 +129,16 @@ def test_report_json_keeps_full_reasons(tmp_path):
     paths = write_report(ROWS, tmp_path, "T")
     doc = json.loads(paths["json"].read_text())
     assert doc["rows"][-1]["reason"] == LONG
+
+
+def test_a_figure_that_cannot_be_drawn_is_a_note_not_a_lost_report(tmp_path, monkeypatch):
+    from bundle.report import figures
+
+    def broken(series):
+        raise ValueError("no finite values")
+
+    monkeypatch.setattr(figures, "throughput_windows", broken)
+    write_report(ROWS, tmp_path, "T", environment={"runs": []})
+    page = write_html(tmp_path).read_text()
+    assert "figure windows: not drawn: ValueError: no finite values" in page
+    assert len(re.findall(r'<img class="figure"', page)) == 4

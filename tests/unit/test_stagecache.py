@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bundle.errors import ConfigError
+from bundle.errors import EXIT_USAGE, UsageError
 from bundle.stagecache import ALL, StageCache, code_digest, tree_digest
 
 
@@ -42,9 +42,9 @@ def test_force_recomputes_one_stage_or_all(tmp_path):
 
 
 def test_unknown_force_stage_is_a_usage_error_with_the_choices(tmp_path):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(UsageError) as err:
         StageCache.from_option(tmp_path, ["runn"], ["run", "diff"])
-    assert "runn" in err.value.message and "run, diff" in err.value.hint
+    assert "runn" in err.value.message and "run, diff" in err.value.hint and err.value.exit_code == EXIT_USAGE
     assert StageCache.from_option(tmp_path, ["*"], ["run"]).forced("anything")
 
 
@@ -64,3 +64,11 @@ def test_digests_follow_content(tmp_path):
     (tmp_path / "a").write_text("2")
     assert tree_digest(tmp_path) != before
     assert code_digest("bundle/stagecache.py") == code_digest("bundle/stagecache.py")
+
+
+def test_an_unwritable_cache_costs_only_the_reuse(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache root should be")
+    cache = StageCache(blocker)
+    cache.put("diff", "k", {"rows": []})          # logged, not raised
+    assert cache.get("diff", "k") is None
