@@ -23,8 +23,10 @@ CODE = {
     "diff": ("bundle/diff.py", "bundle/published", "bundle/scoring.py", "bundle/data/policy.yaml",
              "bundle/errors.py"),
     "figures": ("bundle/report", "bundle/published", "bundle/scoring.py"),
+    "estimate": ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
+                 "bundle/toolchain/config.py"),
 }
-CACHED_STAGES = ("published-recompute", "run", "diff", "figures")
+CACHED_STAGES = ("published-recompute", "run", "diff", "estimate", "figures")
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,3 +96,14 @@ def _run_identity(run: dict) -> dict:
     if run.get("dir") and Path(run["dir"]).is_dir():
         out["dir"] = tree_digest(Path(run["dir"]))
     return out
+
+
+def estimate(ctx, specs: list[dict]) -> dict:
+    """The builds estimated, the timing model's code and data, the pinned code trees (OctoML's
+    code, CMSIS) and the published results the ratios are taken against."""
+    from bundle.fetch.lock import load_lock
+
+    toolchain = load_lock().toolchain
+    return {"code": code_digest(*CODE["estimate"]), "specs": specs,
+            "pins": {k: toolchain.get(k) for k in sorted(toolchain)},
+            "published": lock_entries("published/")}

@@ -714,8 +714,7 @@ def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
     """A latency row per published build from the cycle-approximate model (tinyrepro estimate),
     beside the published latency: NOT_COMPARABLE always (a model's number, not a measurement),
     NOT_RUN with the reason when the image cannot be built here or the stage was `skipped`."""
-    from bundle.dut.native_project import BuildSpec, cmsis_tree, published_code_tree
-    from bundle.estimate import estimate_build
+    from bundle.dut.native_project import BuildSpec, published_code_tree
     from bundle.toolchain.config import compile_configs
 
     specs = [BuildSpec(c.variant, c.board.replace("-", ""), c.benchmark) for c in compile_configs()]
@@ -726,20 +725,35 @@ def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
         code = published_code_tree(cache, mirror, offline)
     except ReproError as err:
         return [_estimate_row(s, None, f"the published code tree is not available here: {err.message}") for s in specs]
-    rows = []
+    from bundle import stagekeys
+
+    out = _cached(ctx, "estimate", lambda: stagekeys.estimate(ctx, [vars(s) for s in specs]),
+                  lambda: _estimate_all(ctx, specs, code))
+    ctx.notes += out["notes"]
+    return out["rows"]
+
+
+def _estimate_all(ctx: Context, specs, code: Path) -> dict:
+    from bundle.dut.native_project import cmsis_tree
+    from bundle.estimate import estimate_build
+
+    cache, mirror, offline = _code_source(ctx)
+    rows, notes = [], []
     for spec in specs:
+        # each build's figures go to logs/estimate-builds.log (the terminal shows the progress line)
+        say = _stage_sink(ctx, "estimate", "builds")
         try:
             est = estimate_build(spec, code_root=code, build_dir=cache / "native",
                                  cmsis=lambda: cmsis_tree(cache, mirror, offline),
                                  published_results=ctx.inputs["published"] / "results")
         except ReproError as err:
-            ctx.notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")
+            notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")
             rows.append(_estimate_row(spec, None, err.message))
             continue
-        print(f"estimate {est.build}: {est.ms:.2f} ms ({est.run.cycles:,} cycles"
-              + (f"; published {est.published_ms:.2f} ms, ratio {est.ratio:.3f})" if est.ratio else ")"), flush=True)
+        say(f"estimate {est.build}: {est.ms:.2f} ms ({est.run.cycles:,} cycles"
+            + (f"; published {est.published_ms:.2f} ms, ratio {est.ratio:.3f})" if est.ratio else ")"))
         rows.append(_estimate_row(spec, est, None))
-    return rows
+    return {"rows": rows, "notes": notes}
 
 
 def _estimate_row(spec, est, reason: str | None) -> dict:
