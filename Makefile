@@ -20,8 +20,10 @@ export TINYREPRO_MIRROR := $(MIRROR)
 # The board-free DUTs (tinyrepro run --dut host|qemu): host compilers, a Cortex-M cross
 # compiler with newlib (C and C++) and QEMU's Arm system emulator.
 NATIVE_DEBS := build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# Test tier only: a real headless browser renders report.html (tests/local/test_report_browser.py).
+TEST_DEBS := chromium
 
-.PHONY: help venv deps reproduce test test-base-image bench doctor images base-image lock clean distclean
+.PHONY: help venv deps test-deps reproduce test test-base-image bench doctor images base-image lock clean distclean
 
 help: ## show this help
 	@echo "tinyrepro: reproduce the OctoML MLPerf Tiny v1.0 results"
@@ -29,7 +31,7 @@ help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a board), SYSTEM=<variant>/<board>, ENGINE=auto|docker|local,"
-	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..."
+	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..., V=1 (reproduce: stream the runs' own output)"
 
 deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
 	@command -v debootstrap >/dev/null || { \
@@ -53,10 +55,16 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	@base="$(REPRO_BASE_IMAGE)"; \
 	if [ -z "$$base" ] && [ "$(ENGINE)" != local ] && docker info >/dev/null 2>&1; then \
 	  base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)); fi; \
-	$(PY) -m bundle reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
+	$(PY) -m bundle $(if $(V),-v) reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
 	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base}
 
-test: $(STAMP) deps test-base-image ## run the test suite (unit, local parts: pty, Docker, TVM)
+test-deps: ## install the Debian packages only the tests need (chromium, for the report.html test)
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get -o DPkg::Lock::Timeout=900 install -y -qq $$missing; \
+	  else echo "missing for the tests: sudo apt-get install" $$missing; fi; fi
+
+test: $(STAMP) deps test-deps test-base-image ## run the test suite (unit, local parts: pty, Docker, TVM, chromium)
 	TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) $(PY) -m pytest $(PYTEST_ARGS)
 
 # The Docker tests build the runner image from a locally bootstrapped base (no registry here).

@@ -13,9 +13,18 @@
   (unicorn with a Python hook per basic block, bundle/estimate/) on a hand-written loop of
   short blocks with loads from flash, its worst case; the published KWS builds are about 10
   million instructions, IC and VWW 25 to 34 million.
+
+bload and the KWS run are measured twice: as the host is, then with a CPU-bound process
+beside them (`with_cpu_hog_*`); kws_accuracy_over_limit is the run time over the protocol
+limit (1.03: 3 % above it). The 1-minute load average before and after says how busy the
+host was: on a shared machine these are figures, not pass/fail thresholds.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -107,9 +116,37 @@ def estimate_speed(iterations: int = 200_000) -> dict:
             "estimate_blocks_per_s": round(run.blocks / run.seconds)}
 
 
+@contextlib.contextmanager
+def cpu_hog(on: bool):
+    """A CPU-bound process beside the measurement (the loaded case), stopped afterwards."""
+    if not on:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _case(model: Path, stimuli: Path, kws_limit: int | None, prefix: str) -> dict:
+    out = {}
+    out.update(bload_efficiency(model))
+    kws = kws_accuracy_run(model, stimuli, kws_limit)
+    kws["kws_accuracy_over_limit"] = round(kws["kws_accuracy_run_s"] / kws["kws_accuracy_limit_s"], 4)
+    out.update(kws)
+    return {f"{prefix}{k}": v for k, v in out.items()}
+
+
 def run_all(model: Path, stimuli: Path, kws_limit: int | None = None) -> dict:
-    figures = estimate_speed()
-    figures.update(bload_efficiency(model))
+    """Both cases the issue asks for: a quiet host, then one CPU-bound process beside the run
+    (on this 2-core machine, one core busy). The load average says how quiet "quiet" was."""
+    figures = {"load_average_1min_at_start": round(os.getloadavg()[0], 2)}
+    figures.update(estimate_speed())
     figures.update(unthrottled_rate(model, stimuli))
-    figures.update(kws_accuracy_run(model, stimuli, kws_limit))
+    figures.update(_case(model, stimuli, kws_limit, ""))
+    with cpu_hog(True):
+        figures.update(_case(model, stimuli, kws_limit, "with_cpu_hog_"))
+    figures["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     return figures

@@ -98,6 +98,9 @@ class SimConfig:
     accuracy_infer_ms: float
     performance_infer_ms: float
     performance_system: str
+    # Line rate the sim emulates in reproduce's performance runs; 0: unthrottled (its
+    # throughput is NOT_COMPARABLE whatever the pacing, so reproduce does not wait for it).
+    performance_baud: int = 0
 
 
 @dataclass(frozen=True)

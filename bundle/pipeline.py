@@ -48,10 +48,13 @@ def new_run_dir(root: Path) -> Path:
 class Pipeline:
     """Runs stages in order and keeps their records."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, progress=None):
+        from bundle.progress import quiet
+
         self.run_dir = run_dir
         self.records: list[StageRecord] = []
         self._log = run_dir / "stages.jsonl"
+        self.progress = progress or quiet(console)
 
     def stage(self, name: str, fn: Callable[[], Any], *, requires: list[str] | None = None) -> Any:
         """Run `fn` as stage `name`; None when it did not run. `requires` names earlier stages."""
@@ -59,7 +62,7 @@ class Pipeline:
         if missing:
             self._record(StageRecord(name, NOT_RUN, f"needs stage(s) {', '.join(missing)}, which did not run"))
             return None
-        console.rule(f"[bold]{name}")
+        self.progress.stage(name)
         start = time.monotonic()
         try:
             out = fn()
@@ -93,5 +96,7 @@ class Pipeline:
         with open(self._log, "a") as fh:
             fh.write(jsonout.dumps(asdict(rec), default=str) + "\n")
         colour = {RAN: "green", NOT_RUN: "yellow", FAILED: "red"}[rec.status]
-        tail = f": {rec.reason}" if rec.reason else f" ({rec.seconds:.1f} s)"
-        console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}")
+        # One line per stage; the full reason is in stages.jsonl and the report.
+        tail = f": {rec.reason.splitlines()[0]}" if rec.reason else f" ({rec.seconds:.1f} s)"
+        console.print(f"[{colour}]{rec.status:7}[/] {rec.stage}{tail}", no_wrap=True, overflow="ellipsis",
+                      highlight=False)

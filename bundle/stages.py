@@ -7,6 +7,7 @@ Only this module and the CLI know every part of the bundle.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class Context:
     stimuli: dict[str, Path] = field(default_factory=dict)        # benchmark -> prepared set folder
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has none
     dut_choice: object = None  # bundle.dut.select.DutChoice, once the run stage has chosen
+    progress: object = None    # bundle.progress.PipelineProgress: the one live display
+    stage_cache: object = None # bundle.stagecache.StageCache: reuse what nothing changed
 
     @property
     def dut_kind(self) -> str:
@@ -66,11 +69,37 @@ def fetch_inputs(fetcher, cfg: ReproduceConfig) -> dict:
     return out
 
 
+def _cached(ctx: Context, stage: str, inputs, compute):
+    """compute() unless the stage cache holds its result for these inputs."""
+    cache = ctx.stage_cache
+    if cache is None:
+        return compute()
+    key = cache.key(stage, inputs() if callable(inputs) else inputs)
+    hit = cache.get(stage, key)
+    if hit is not None:
+        return hit
+    result = compute()
+    cache.put(stage, key, result)
+    return result
+
+
 def recompute_published(ctx: Context) -> list[dict]:
+    from bundle import stagekeys
+
+    def compute() -> dict:
+        notes: list[str] = []
+        return {"rows": _recompute_published(ctx, notes), "notes": notes}
+
+    out = _cached(ctx, "published-recompute", lambda: stagekeys.published_recompute(ctx), compute)
+    ctx.notes += out["notes"]
+    return out["rows"]
+
+
+def _recompute_published(ctx: Context, notes: list[str]) -> list[dict]:
     from bundle.published import parse
 
     root = ctx.inputs["published"]
-    ctx.notes += parse.system_notes(root)
+    notes += parse.system_notes(root)
     # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
     rows = parse.recompute_tree(root, ctx.inputs["datasets"], on_error="row")
     for row in rows:
@@ -222,7 +251,7 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
     done = {}
     for cfg in compile_configs():
-        result = engine.run(compile_stage(cfg, inputs, out))
+        result = engine.run(compile_stage(cfg, inputs, out), on_line=_stage_sink(ctx, "compile", cfg.name))
         done[cfg.name] = round(result.duration_s, 1)
     return {"details": {"mlf": done}}
 
@@ -260,7 +289,8 @@ def _firmware_all(ctx: Context, ran: set[str]) -> dict:
     (out / "firmware").mkdir(exist_ok=True)
     for energy in (False, True) if ctx.energy_firmware else (False,):
         for cfg in compile_configs():
-            engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap))
+            engine.run(firmware_stage(cfg, inputs, str(ctx.run_dir), code_rel(), energy=energy, swap_model=swap),
+                       on_line=_stage_sink(ctx, "firmware", cfg.name + ("-energy" if energy else "")))
             work = ctx.run_dir / "firmware" / (cfg.name + ("-energy" if energy else ""))
             record = firmware_record(cfg, work, energy=energy, swapped=swap)
             with atomic_output(out / "firmware" / f"{record['build']}.json") as tmp:
@@ -281,7 +311,7 @@ def _flash_one(ctx: Context, ran: set[str]) -> dict:
         raise ConfigError(f"no compile configuration for {ctx.system} {bench}",
                           hint="see bundle/data/compile.yaml for the published builds")
     result = _engine(ctx).run(flash_stage(cfg, str(ctx.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb")),
-                              check=False)
+                              on_line=_stage_sink(ctx, "flash", cfg.name), check=False)
     if not result.ok:
         raise flash_error("\n".join(result.output_tail), result.exit_code)
     return {"details": {"build": cfg.name, "seconds": round(result.duration_s, 1)}}
@@ -349,30 +379,82 @@ def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, labe
 def _sim_pacing(ctx: Context, mode: str) -> dict:
     sim = ctx.cfg.sim
     if mode == "performance":
-        return {"baud": sim.baud, "infer_ms": sim.performance_infer_ms}
+        return {"baud": sim.performance_baud, "infer_ms": sim.performance_infer_ms}
     return {"baud": 0, "infer_ms": sim.accuracy_infer_ms}
 
 
+def _cached_run(ctx: Context, label: str, backend: str | None, benchmark: str, mode: str, out: Path,
+                dut: dict, run) -> dict:
+    """A software or host DUT's run, reused when nothing it reads changed (a board's never:
+    the board is the thing measured)."""
+    from bundle import stagekeys
+
+    cache = ctx.stage_cache
+    if cache is None or backend is None:
+        return run()
+    key = cache.key("run", stagekeys.run(ctx, label, backend, benchmark, mode, dut))
+    hit = cache.get("run", key, files_to=out)
+    if hit is not None:
+        _run_sink(ctx, label, benchmark, mode, out)(
+            f"reused from the stage cache ({cache.root / 'run' / key}): nothing this run reads changed")
+        return {**hit, "dir": out, "cached": True}
+    record = run()
+    cache.put("run", key, {k: (None if k == "dir" else v) for k, v in record.items()}, files_from=out)
+    return record
+
+
 def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None) -> dict:
+    if backend == HOST_DUT:
+        return _run_host(ctx, engine, label, benchmark, mode, out)
+    dut = {"kind": "sim", "pacing": _sim_pacing(ctx, mode)} if backend else {"kind": "board"}
+    return _cached_run(ctx, label, backend, benchmark, mode, out, dut,
+                       lambda: _run_sim_or_board(ctx, engine, label, benchmark, mode, out, backend))
+
+
+def _run_sim_or_board(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path,
+                      backend: str | None) -> dict:
     from bundle.builds import MODELS
     from bundle.dut.sim import SimProcess
 
-    if backend == HOST_DUT:
-        return _run_host(ctx, engine, label, benchmark, mode, out)
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out}")
+    sink = _run_sink(ctx, label, benchmark, mode, out)
     if backend is None:
-        result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label))
+        result = engine.run(run_spec(ctx, ctx.port, benchmark, mode, out, label), on_line=sink)
     else:
         pacing = _sim_pacing(ctx, mode)
         with SimProcess(backend=backend, benchmark=benchmark, model=ctx.inputs["models"] / MODELS[benchmark],
                         **pacing) as port:
             sim = {"dut_kind": "sim", "backend": backend, "infer_ms": pacing["infer_ms"]}
-            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label, sim=sim))
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label, sim=sim), on_line=sink)
     return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out,
             "dut_kind": "board" if backend is None else "sim", "backend": backend,
             "engine": result.engine, "image": vars(result.image) if result.image else None,
             "seconds": round(result.duration_s, 1)}
+
+
+def _progress(ctx: Context):
+    if ctx.progress is None:
+        from bundle.progress import quiet
+
+        ctx.progress = quiet(console)
+    return ctx.progress
+
+
+def _stage_sink(ctx: Context, stage: str, item: str):
+    """A build-chain stage's output: <run_dir>/logs/<stage>-<item>.log (streamed with -v)."""
+    progress = _progress(ctx)
+    progress.item(item)
+    return progress.output_sink(ctx.run_dir / "logs" / f"{stage}-{item}.log", f"{stage} {item}")
+
+
+def _run_sink(ctx: Context, label: str, benchmark: str, mode: str, out: Path):
+    """The run's own output lines go to <run_dir>/logs/<label>-<benchmark>-<mode>.log (streamed
+    with -v; beside the runner's folder, which is the runner's alone); the display shows the
+    run and its stimulus count."""
+    item = f"{label} {benchmark} {mode}"
+    progress = _progress(ctx)
+    progress.item(item)
+    return progress.output_sink(ctx.run_dir / "logs" / f"{label}-{benchmark}-{mode}.log", item)
 
 
 # -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
@@ -407,13 +489,20 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
     cache, mirror, offline = _code_source(ctx)
     built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
-    console.print(f"[bold]{label}[/] {benchmark} {mode} -> {out} ({built.project}, {built.digest})")
-    with HostDut(program=built.program).open() as port:
-        result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
-                                     sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}))
-    return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
-            "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
-            "seconds": round(result.duration_s, 1)}
+
+    def run() -> dict:
+        sink = _run_sink(ctx, label, benchmark, mode, out)
+        sink(f"host DUT program: {built.project}, {built.digest}")
+        with HostDut(program=built.program).open() as port:
+            result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
+                                         sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}),
+                                on_line=sink)
+        return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
+                "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
+                "seconds": round(result.duration_s, 1)}
+
+    return _cached_run(ctx, label, HOST_DUT, benchmark, mode, out,
+                       {"kind": "host", "project": built.project, "program": built.digest}, run)
 
 
 def _duts(ctx: Context) -> list[tuple[str, str | None]]:
@@ -458,6 +547,10 @@ def run_benchmarks(ctx: Context) -> list[dict]:
                                  ("host" if backend == HOST_DUT else "sim")})
     if not any(d["dir"] for d in done):
         raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
+    reused = sum(1 for d in done if d.get("cached"))
+    if reused:
+        ctx.notes.append(f"run: {reused} of {len(done)} runs reused from the stage cache (nothing they read "
+                         "changed); `tinyrepro reproduce --force run` runs them again")
     return done
 
 
@@ -482,6 +575,12 @@ def _informational(row: dict, why: str) -> dict:
 
 
 def diff_runs(ctx: Context) -> list[dict]:
+    from bundle import stagekeys
+
+    return _cached(ctx, "diff", lambda: stagekeys.diff(ctx), lambda: _diff_runs(ctx))
+
+
+def _diff_runs(ctx: Context) -> list[dict]:
     from bundle.diff import diff_mode_dirs
 
     rows = []
@@ -566,14 +665,16 @@ def firmware_section(ctx: Context, pipe: Pipeline) -> list[dict]:
 def write_report(ctx: Context, pipe: Pipeline) -> int:
     from dataclasses import asdict
 
-    from bundle.report import exit_code_for, terminal_report, write_report as write_files
+    from bundle.report import exit_code_for, write_report as write_files
 
     stages = [asdict(r) for r in pipe.records]
     env = {"dut": ctx.dut_kind, "port": ctx.port, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
            "backends": ctx.backends if ctx.dut_kind == "sim" else None,
            "dut_choice": getattr(ctx.dut_choice, "reason", None),
            "images": ctx.images.get("details") if ctx.images else None,
-           "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs]}
+           "runs": [{k: str(v) if isinstance(v, Path) else v for k, v in r.items()} for r in ctx.run_dirs],
+           "stage_cache": {"root": str(ctx.stage_cache.root), "reused": dict(ctx.stage_cache.hits),
+                           "forced": sorted(ctx.stage_cache.force)} if ctx.stage_cache else None}
     notes = list(ctx.notes)
     if ctx.dut_kind == "host":
         notes.insert(0, "no board attached: the published firmware code ran compiled for this host (host DUT); "
@@ -584,12 +685,25 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",
                         notes, stages=stages, code_diff=code_diff_section(ctx, pipe),
                         firmware=firmware_section(ctx, pipe), environment=env)
-    print(terminal_report(ctx.rows, notes))
-    for rec in pipe.records:
-        print(f"  {rec.status:8} {rec.stage}{': ' + rec.reason if rec.reason else ''}")
-    print(f"report: {paths['md']}  ({', '.join(str(p.name) for p in paths.values())})")
+    html = _write_html(ctx)
+    from bundle.report.console import final_summary
+
+    elapsed = time.monotonic() - ctx.progress.started if ctx.progress is not None else None
+    print(final_summary(ctx.rows, stages, html or paths["md"], elapsed))
     return exit_code_for(ctx.rows)
 
+
+def _write_html(ctx: Context) -> Path | None:
+    """report.html beside the others; a figure that cannot be drawn is a note, and a failure
+    here never loses report.md/csv/json (already written)."""
+    from bundle.report.html import write_html
+
+    published = (ctx.inputs or {}).get("published")
+    try:
+        return write_html(ctx.run_dir, Path(published) if published else None, cache=ctx.stage_cache)
+    except ReproError as err:
+        console.print(f"[yellow]report.html not written[/]: {err}")
+        return None
 
 
 # -- board-free latency estimate -------------------------------------------------------------
@@ -600,8 +714,7 @@ def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
     """A latency row per published build from the cycle-approximate model (tinyrepro estimate),
     beside the published latency: NOT_COMPARABLE always (a model's number, not a measurement),
     NOT_RUN with the reason when the image cannot be built here or the stage was `skipped`."""
-    from bundle.dut.native_project import BuildSpec, cmsis_tree, published_code_tree
-    from bundle.estimate import estimate_build
+    from bundle.dut.native_project import BuildSpec, published_code_tree
     from bundle.toolchain.config import compile_configs
 
     specs = [BuildSpec(c.variant, c.board.replace("-", ""), c.benchmark) for c in compile_configs()]
@@ -612,20 +725,35 @@ def estimate_rows(ctx: Context, skipped: str | None = None) -> list[dict]:
         code = published_code_tree(cache, mirror, offline)
     except ReproError as err:
         return [_estimate_row(s, None, f"the published code tree is not available here: {err.message}") for s in specs]
-    rows = []
+    from bundle import stagekeys
+
+    out = _cached(ctx, "estimate", lambda: stagekeys.estimate(ctx, [vars(s) for s in specs]),
+                  lambda: _estimate_all(ctx, specs, code))
+    ctx.notes += out["notes"]
+    return out["rows"]
+
+
+def _estimate_all(ctx: Context, specs, code: Path) -> dict:
+    from bundle.dut.native_project import cmsis_tree
+    from bundle.estimate import estimate_build
+
+    cache, mirror, offline = _code_source(ctx)
+    rows, notes = [], []
     for spec in specs:
+        # each build's figures go to logs/estimate-builds.log (the terminal shows the progress line)
+        say = _stage_sink(ctx, "estimate", "builds")
         try:
             est = estimate_build(spec, code_root=code, build_dir=cache / "native",
                                  cmsis=lambda: cmsis_tree(cache, mirror, offline),
                                  published_results=ctx.inputs["published"] / "results")
         except ReproError as err:
-            ctx.notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")
+            notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")
             rows.append(_estimate_row(spec, None, err.message))
             continue
-        print(f"estimate {est.build}: {est.ms:.2f} ms ({est.run.cycles:,} cycles"
-              + (f"; published {est.published_ms:.2f} ms, ratio {est.ratio:.3f})" if est.ratio else ")"), flush=True)
+        say(f"estimate {est.build}: {est.ms:.2f} ms ({est.run.cycles:,} cycles"
+            + (f"; published {est.published_ms:.2f} ms, ratio {est.ratio:.3f})" if est.ratio else ")"))
         rows.append(_estimate_row(spec, est, None))
-    return rows
+    return {"rows": rows, "notes": notes}
 
 
 def _estimate_row(spec, est, reason: str | None) -> dict:

@@ -3,8 +3,9 @@
 Prints one record per metric (published, reproduced, verdict, reason; for
 accuracy runs also outputs_equal / outputs_total / first_mismatches). The
 reproduced side is recomputed from its log.txt. Labels come from --labels, else
-through the fetch layer (mirror / cache); if that fails, top-1/AUC are NOT_RUN
-with the fetch error as reason. The DUT kind comes from --dut-kind, else the run
+the one pinned label file of the run's own dataset (e.g. datasets/kws01/y_labels.csv)
+through the fetch layer (--mirror / $TINYREPRO_MIRROR, cache, network unless --offline);
+if that fails, top-1/AUC are NOT_RUN with the fetch error as reason. The DUT kind comes from --dut-kind, else the run
 folder's run-info.json, else "board". Exit code 1 (EXIT_DIFFERENT) if any record
 is DIFFERENT.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from bundle.commands.fetch import add_fetch_options, fetcher_from_args
 from bundle.diff import DUT_KINDS, diff_mode_dirs, load_policy
 from bundle.errors import ReproError
+from bundle.published.parse import DATASET
 from bundle.report import exit_code_for, terminal_report
 from bundle import jsonout
 
@@ -31,24 +34,41 @@ def register(sub) -> None:
                    help="what produced the run: board (timing compared), sim or emulated (timing not "
                         "comparable); default: run-info.json in the run folder, else board")
     p.add_argument("--policy", type=Path, default=None, help="tolerance policy YAML (default: packaged)")
+    add_fetch_options(p)
     p.set_defaults(func=run)
 
 
-def _labels(given: Path | None) -> tuple[Path | None, str]:
-    """The labels folder and, when there is none, why."""
-    if given is not None:
-        return given, ""
-    from bundle.fetch.fetcher import Fetcher
+def _benchmark(published: Path) -> str | None:
+    """The benchmark of a published mode folder (.../<benchmark>/<mode>), read from its log if named otherwise."""
+    from bundle.published.parse import load_mode_dir
 
+    name = Path(published).resolve().parent.name
+    if name in DATASET:
+        return name
     try:
-        return Fetcher.from_lock(progress=False).fetch_tree("datasets/"), ""
+        return load_mode_dir(published).benchmark
+    except ReproError:
+        return None     # diff_mode_dirs reports the unreadable folder itself
+
+
+def _labels(args) -> tuple[Path | None, str]:
+    """The labels folder (holding <dataset>/y_labels.csv) and, when there is none, why.
+    Only the run's own dataset's labels are fetched: scoring a KWS run needs nothing of ad01."""
+    if args.labels is not None:
+        return args.labels, ""
+    benchmark = _benchmark(args.published)
+    if benchmark is None:
+        return None, "labels not fetched: cannot tell the benchmark of the published folder"
+    rel = f"datasets/{DATASET[benchmark]}/y_labels.csv"
+    try:
+        return fetcher_from_args(args, progress=False).fetch(rel).parent.parent, ""
     except ReproError as exc:
-        return None, f"labels not fetched: {exc.message}"
+        return None, f"labels not fetched ({rel}): {exc.message}"
 
 
 def run(args) -> int:
     policy = load_policy(args.policy)
-    labels, why = _labels(args.labels)
+    labels, why = _labels(args)
     rows = diff_mode_dirs(args.published, args.reproduced, labels, args.dut_kind, policy,
                           labels_reason=why or "labels not given")
     if args.format == "json":

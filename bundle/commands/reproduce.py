@@ -4,6 +4,8 @@ fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firm
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from bundle.builds import check_system
 from bundle.config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import Pipeline, console, new_run_dir
+from bundle.progress import PipelineProgress
+from bundle.fetch.fetcher import default_cache_dir
+from bundle.stagecache import StageCache
+from bundle.stagekeys import CACHED_STAGES
 from bundle import stages
 from bundle.cliargs import backend_list, int_in
 
@@ -39,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the estimate stage (the latency of each published build under the timing model)")
+    p.add_argument("--force", nargs="?", const="*", action="append", metavar="STAGE", default=None,
+                   help="recompute instead of reusing the stage cache: --force for every stage, --force STAGE "
+                        "(repeatable) for one of: " + ", ".join(CACHED_STAGES))
     p.add_argument("--energy-firmware", action="store_true",
                    help="firmware stage: also build the energy-mode firmware (-DENERGY_MODE=1)")
     p.set_defaults(func=run)
@@ -47,19 +56,25 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg = load_reproduce_config(args.config)
     check_system(args.system or cfg.sim.performance_system)
+    stage_root = os.environ.get("TINYREPRO_STAGE_CACHE") or Path(args.cache or default_cache_dir()) / "stages"
+    cache = StageCache.from_option(Path(stage_root), getattr(args, "force", None), list(CACHED_STAGES))
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
-    pipe = Pipeline(run_dir)
+    verbose = bool(getattr(args, "verbose", False))
+    progress = PipelineProgress(console, verbose=verbose)
+    pipe = Pipeline(run_dir, progress)
     ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
                          base_image=args.base_image, limit=args.limit, offline=args.offline,
                          backends=args.backends if args.backends else list(cfg.sim.backends),
                          system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
                          dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False),
-                         estimate=not getattr(args, "no_estimate", False))
+                         estimate=not getattr(args, "no_estimate", False), progress=progress,
+                         stage_cache=cache)
     interrupted = False
     try:
-        _stages(pipe, ctx, args)
+        with _log_to_file(run_dir / "reproduce.log", verbose), progress:
+            _stages(pipe, ctx, args)
     except KeyboardInterrupt:
         interrupted = True
         pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
@@ -76,9 +91,34 @@ def run(args) -> int:
     return pipe.failure_code() or parse_failed or code
 
 
+@contextlib.contextmanager
+def _log_to_file(path: Path, verbose: bool):
+    """Library log lines (image builds, fetches) go to the run's reproduce.log; the terminal
+    keeps warnings only, unless -v. Undone at the end (tests call main() many times)."""
+    root = logging.getLogger()
+    saved = [(h, h.level) for h in root.handlers]
+    saved_level = root.level
+    if not verbose:
+        for handler, _ in saved:
+            handler.setLevel(max(handler.level, logging.WARNING))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else min(saved_level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(saved_level)
+        for h, level in saved:
+            h.setLevel(level)
+
+
 def _stages(pipe: Pipeline, ctx, args) -> None:
     cfg = ctx.cfg
-    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args), cfg))
+    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args, progress=False), cfg))
     ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
                            requires=["fetch"]) or []
     _toolchain_stages(pipe, ctx)
@@ -108,6 +148,6 @@ def _stimuli_stages(pipe: Pipeline, ctx, args) -> None:
         for name in stages.stimuli_sets(ctx):
             pipe.skip(f"stimuli:{name}", "needs stage(s) fetch, which did not run")
         return
-    fetcher = fetcher_from_args(args)
+    fetcher = fetcher_from_args(args, progress=False)
     for name in stages.stimuli_sets(ctx):
         pipe.stage(f"stimuli:{name}", lambda name=name: stages.stimuli_stage(ctx, fetcher, name))

@@ -40,15 +40,29 @@ MODEL_FILES = {
 AD_MAX_DB = 5 * 128 * 4 * 2  # the reference AD firmware's buffer (spec §1.3)
 
 
-SPIN_S = 0.0005  # time.sleep overshoots by ~0.1 ms; spin the tail so wire timing stays exact
+# Commands whose reply does not depend on the time they run (not infer, timestamp, name...):
+# the buffer commands of a bload.
+TIMELESS = ("db ",)
+PR_SET_TIMERSLACK = 29    # linux/prctl.h
+
+
+def _precise_sleep() -> None:
+    """Let time.sleep wake within microseconds (Linux's default timer slack is 50 us), so the
+    emulated wire needs no busy-wait: a spinning sim steals the CPU the runner needs on a
+    busy host (measured: bload efficiency 0.80-0.88 without the spin, 0.77-0.82 with it,
+    load average 8 on 2 cores). Best effort: elsewhere sleeps are a little long."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _sleep_until(t: float) -> None:
     delay = t - time.monotonic()
-    if delay > SPIN_S:
-        time.sleep(delay - SPIN_S)
-    while time.monotonic() < t:
-        pass
+    if delay > 0:
+        time.sleep(delay)
 
 
 @dataclass
@@ -67,8 +81,9 @@ class Wire:
         self.rx_free = max(time.monotonic(), self.rx_free) + n * self.byte_s()
         return self.rx_free
 
-    def transmit(self, n: int) -> float:
-        self.tx_free = max(time.monotonic(), self.tx_free) + n * self.byte_s()
+    def transmit(self, n: int, start: float = 0.0) -> float:
+        """n reply bytes that may start on the wire at `start` (or now); when the last one has left."""
+        self.tx_free = max(time.monotonic(), start, self.tx_free) + n * self.byte_s()
         return self.tx_free
 
 
@@ -109,12 +124,16 @@ class SimServer:
         return os.ttyname(self._slave)
 
     def serve(self) -> None:
+        _precise_sleep()
         self._emit(self.harness.boot_lines())
         while True:
-            data = os.read(self.master, 4096)   # blocking: one syscall per command
+            data = self._read()
             arrived = self.wire.receive(len(data))
             self._pending += data
             self._run_commands(arrived, len(data))
+
+    def _read(self) -> bytes:
+        return os.read(self.master, 4096)   # blocking: one syscall per command
 
     def _run_commands(self, arrived: float, n_new: int) -> None:
         while b"%" in self._pending:
@@ -129,10 +148,17 @@ class SimServer:
                     self._pending = kept + self._pending
                     continue
                 raw, drop = kept[:-1], False
-            _sleep_until(done_at)
-            self._execute(raw.decode("latin-1"), drop_out=drop)
+            text = raw.decode("latin-1")
+            if text.startswith(TIMELESS):
+                # Its reply does not depend on when it runs: execute now and hold the reply until
+                # the command has arrived and the reply has crossed the wire. One wake-up per
+                # command instead of two keeps the emulated wire's pace on a busy host.
+                self._execute(text, drop_out=drop, not_before=done_at)
+            else:
+                _sleep_until(done_at)
+                self._execute(text, drop_out=drop)
 
-    def _execute(self, text: str, drop_out: bool = False) -> None:
+    def _execute(self, text: str, drop_out: bool = False, not_before: float = 0.0) -> None:
         if self.faults.fires("stall"):
             time.sleep(self.faults.stall_s)
         if self.faults.fires("reset"):
@@ -151,14 +177,14 @@ class SimServer:
             i = self.faults.index(len(lines) - 1)
             lines[i] = self.faults.drop_byte(lines[i])
         for data in lines:
-            self._write(data)
+            self._write(data, not_before)
 
     def _emit(self, lines: list[str]) -> None:
         for line in lines:
             self._write(line.encode("latin-1"))
 
-    def _write(self, data: bytes) -> None:
-        _sleep_until(self.wire.transmit(len(data)))
+    def _write(self, data: bytes, not_before: float = 0.0) -> None:
+        _sleep_until(self.wire.transmit(len(data), not_before))
         os.write(self.master, data)
 
 

@@ -160,10 +160,26 @@ def _no_nested_paths(path: Path, files: dict) -> None:
         raise _fail(path, f"{clash[0]!r} is both a pinned file and the folder of other pinned files")
 
 
+_PARSED: dict[tuple[str, int, int], "Lock"] = {}
+
+
 def load_lock(path: Path | None = None) -> Lock:
+    """The lock, parsed once per process for each (path, mtime, size) of the file."""
     path = Path(path) if path else default_lock_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        st = path.stat()
+    except OSError:
+        return _load_lock(path)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = _load_lock(path)
+    return _PARSED[key]
+
+
+def _load_lock(path: Path) -> Lock:
+    try:
+        # libyaml's safe loader when built in: the same documents, parsed ~10x faster
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise ConfigError(f"lock file not found: {path}", hint="run from a clone of the repository, or set TINYREPRO_LOCK") from None
     except UnicodeDecodeError as err:

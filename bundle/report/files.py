@@ -12,14 +12,15 @@ published-recompute rows submitter, system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
-
-import pandas as pd
 
 from bundle.fsutil import atomic_output
 from tabulate import tabulate
 
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
+from bundle.report.summary import Reasons, columns, fmt, headline, short_reason, side_by_side
 from bundle.report.tables import row_verdict, rows_table, summary_line, verdict_counts
 from bundle import jsonout
 
@@ -38,6 +39,14 @@ def normalise(row: dict) -> dict:
     return out
 
 
+def _csv_cell(key: str, value):
+    if key == "first_mismatches":
+        return jsonout.dumps(value) if value else ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""       # no value to report, as in report.json (null)
+    return "" if value is None else value
+
+
 def exit_code_for(rows: list[dict]) -> int:
     return EXIT_DIFFERENT if any(row_verdict(r) == "DIFFERENT" for r in rows) else EXIT_OK
 
@@ -46,32 +55,76 @@ def _mismatch_lines(rows: list[dict]) -> list[str]:
     lines = []
     for r in rows:
         for m in r.get("first_mismatches") or []:
-            lines.append(f"- {r.get('system')} {r.get('benchmark')} `{m['file']}`: "
+            lines.append(f"- {r.get('dut')} vs {r.get('system')} {r.get('benchmark')} `{m['file']}`: "
                          f"published {m['published']}, reproduced {m['reproduced']}")
     return lines
 
 
-def _section_md(name: str, value) -> list[str]:
+WIDE = 60   # a cell wider than this becomes a short text and a numbered detail below
+
+
+def _narrow(value, reasons: Reasons):
+    if not isinstance(value, str) or len(value) <= WIDE:
+        return value if not isinstance(value, (dict, list)) else _narrow(jsonout.dumps(value, default=str), reasons)
+    if all(c in "0123456789abcdef" for c in value):
+        return value[:12] + "…"             # a hash: its head identifies it; the JSON has it whole
+    return f"{short_reason(value)} [{reasons.ref(value)}]"
+
+
+def _section_md(name: str, value, reasons: Reasons) -> list[str]:
     lines = [f"## {name.replace('_', ' ').capitalize()}", ""]
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        lines.append(tabulate(value, headers="keys", tablefmt="github"))
+        narrow = [{k: _narrow(v, reasons) for k, v in row.items()} for row in value]
+        lines.append(tabulate(narrow, headers="keys", tablefmt="github", disable_numparse=True))
     elif isinstance(value, dict):
-        lines.append(tabulate(sorted(value.items()), headers=["key", "value"], tablefmt="github"))
+        lines.append(f"```json\n{jsonout.dumps(value, indent=2, default=str)}\n```")
     else:
         lines.append(f"```\n{jsonout.dumps(value, indent=2, default=str)}\n```")
     return lines + [""]
 
 
+def _cell_md(cell) -> str:
+    if cell is None:
+        return ""
+    ref = f" [{cell.ref}]" if cell.ref else ""
+    outputs = f" ({cell.outputs})" if cell.outputs else ""
+    return f"{fmt(cell.value)} {cell.verdict}{ref}{outputs}"
+
+
+def _systems_md(rows: list[dict], reasons: Reasons) -> list[str]:
+    cols = columns(rows)
+    lines = ["## Published and reproduced, per system", ""]
+    for system, entries in side_by_side(rows, reasons).items():
+        body = [[e.benchmark, e.mode, e.metric, fmt(e.published)] + [_cell_md(e.cells.get(c)) for c in cols]
+                for e in entries]
+        lines += [f"### {system}", "",
+                  tabulate(body, headers=["benchmark", "mode", "metric", "published"] + cols,
+                           tablefmt="github", disable_numparse=True), ""]
+    return lines
+
+
 def _markdown(rows: list[dict], title: str, notes: list[str], sections: dict) -> str:
-    lines = [f"# {title}", "", f"**Verdicts:** {summary_line(rows) or 'no rows'}", ""]
-    if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    """Top-down: the headline, the numbers side by side, then why, then the details."""
+    head = headline(rows)
+    reasons = Reasons()
+    lines = [f"# {title}", "", f"**{head.sentence()}**", "", head.recompute_sentence(), "",
+             f"Verdict counts (rows): {summary_line(rows) or 'no rows'}. "
+             "Figures: report.html beside this file.", ""]
+    lines += _systems_md(rows, reasons)
+    details: list[str] = []
     for name, value in sections.items():
-        lines += _section_md(name, value)
-    lines += ["## Results", "", rows_table(rows, "github"), ""]
+        if name in ("environment",):
+            continue
+        details += _section_md(name, value, reasons)
     mismatches = _mismatch_lines(rows)
+    lines += ["## Reasons", ""] + [f"{i}. {t}" for i, t in enumerate(reasons.texts, 1)] + [""]
+    lines += details
     if mismatches:
         lines += ["## First output mismatches", ""] + mismatches + [""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if "environment" in sections:
+        lines += _section_md("environment", sections["environment"], reasons)
     return "\n".join(lines)
 
 
@@ -85,10 +138,11 @@ def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] |
     # Each file appears whole or not at all: a killed report stage leaves no half-written report.
     with atomic_output(paths["md"]) as tmp:
         tmp.write_text(_markdown(norm, title, notes, sections), encoding="utf-8")
-    frame = pd.DataFrame(norm, columns=CSV_COLUMNS)
-    frame["first_mismatches"] = [jsonout.dumps(m) if m else "" for m in frame["first_mismatches"]]
-    with atomic_output(paths["csv"]) as tmp:
-        frame.to_csv(tmp, index=False)
+    with atomic_output(paths["csv"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in norm:     # None is an empty cell, never a number that was not computed
+            writer.writerow({k: _csv_cell(k, v) for k, v in row.items()})
     doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections, "rows": norm}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(jsonout.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")

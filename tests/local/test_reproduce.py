@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,10 @@ def quick_config(tmp_path_factory) -> Path:
 BASE = os.environ.get("TINYREPRO_BASE_IMAGE", "tinyrepro/debian-base:bookworm")
 
 
-def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str):
+def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str, stage_cache: Path | None = None):
+    # Each call has its own stage cache (default: a fresh one beside `out`), so what a test
+    # checks was really run, not reused from another test or an earlier `make reproduce`.
+    env = {**os.environ, "TINYREPRO_STAGE_CACHE": str(stage_cache or out.parent / f"{out.name}-stage-cache")}
     proc = subprocess.run(
         # --offline: tests never reach the internet, not even to probe the upstreams
         # --dut sim: these tests are about the software DUT, wherever the code tree happens to be cached
@@ -36,9 +40,11 @@ def _reproduce(engine: str, quick_config: Path, out: Path, fetcher, *extra: str)
         [sys.executable, "-m", "bundle", "reproduce", "--engine", engine, "--limit", "40", "--offline", "--dut", "sim",
          "--no-estimate", "--config", str(quick_config), "--out", str(out), "--cache", str(fetcher.cache_dir),
          "--mirror", str(fetcher.mirror), *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
-    run_dirs = list(out.iterdir())
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    before = set(getattr(_reproduce, "seen", {}).get(out, set()))
+    run_dirs = [d for d in out.iterdir() if d not in before]
     assert len(run_dirs) == 1, proc.stderr[-2000:]
+    _reproduce.seen = {**getattr(_reproduce, "seen", {}), out: before | set(run_dirs)}
     doc = json.loads((run_dirs[0] / "report.json").read_text())
     return proc, run_dirs[0], doc
 
@@ -77,7 +83,37 @@ def test_report_files_and_exit_code(report):
         assert (run_dir / name).is_file()
     # 40 of 1000 stimuli: a partial run is NOT_COMPARABLE, never DIFFERENT, so exit 0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "verdicts:" in proc.stdout
+    # The terminal: a short summary ending with where report.html is; the runs' own lines
+    # are in their log files, not on the terminal.
+    assert len(proc.stdout.splitlines()) <= 40 and "published numbers" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("report") and str(run_dir / "report.html") in proc.stdout
+    assert (run_dir / "report.html").is_file()
+    assert not re.search(r"\d+/\d+ stimuli", proc.stdout + proc.stderr)  # no per-stimulus progress lines
+    assert "40/40 stimuli" in (run_dir / "logs" / "sim-litert-kws-accuracy.log").read_text()
+
+
+def test_a_rerun_with_nothing_changed_reuses_every_stage_and_force_recomputes(report, quick_config, tmp_path,
+                                                                             fetcher):
+    """Same inputs: the run, the recompute and the diff are reused (the run folder's files are
+    the same bytes); another --limit reruns the run and the diff, not the published recompute;
+    --force run runs it again."""
+    _, first_dir, first = report
+    cache = first_dir.parent.parent / f"{first_dir.parent.name}-stage-cache"
+    out = tmp_path / "again"
+    _, again_dir, again = _reproduce("local", quick_config, out, fetcher, stage_cache=cache)
+    reused = again["environment"]["stage_cache"]["reused"]
+    assert reused == {"published-recompute": 1, "run": 1, "diff": 1}
+    log = Path("runs", "sim-litert", "kws", "accuracy", "log.txt")
+    assert (again_dir / log).read_bytes() == (first_dir / log).read_bytes()
+    assert [r for r in again["rows"]] == [r for r in first["rows"]]
+    assert any("reused from the stage cache" in n for n in again["notes"])
+    assert (again_dir / "report.html").is_file()
+
+    _, _, other = _reproduce("local", quick_config, out, fetcher, "--limit", "39", stage_cache=cache)
+    assert other["environment"]["stage_cache"]["reused"] == {"published-recompute": 1}
+    _, _, forced = _reproduce("local", quick_config, out, fetcher, "--force", "run", stage_cache=cache)
+    assert "run" not in forced["environment"]["stage_cache"]["reused"]
+    assert forced["environment"]["stage_cache"]["forced"] == ["run"]
 
 
 def test_every_published_number_recomputed(report):

@@ -202,8 +202,23 @@ def test_cli_diff_labels_fetch_failure_is_the_reason(published_root, capsys, mon
     code = main(["diff", "--published", str(pub), "--reproduced", str(pub), "--format", "json"])
     records = json.loads(capsys.readouterr().out)
     assert code == 0 and {r["verdict"] for r in records} == {"NOT_RUN"}
-    assert all(r["reason"] == f"labels not fetched: mirror folder not found: {tmp_path / 'no-mirror'}"
-               for r in records)
+    assert all(r["reason"] == "labels not fetched (datasets/kws01/y_labels.csv): mirror folder not found: "
+               f"{tmp_path / 'no-mirror'}" for r in records)
+
+
+def test_cli_diff_scores_offline_with_only_its_own_datasets_labels(published_root, capsys, tmp_path, kws_dataset):
+    """A mirror holding nothing but kws01's labels is enough to score a KWS run offline
+    (no other dataset's labels are fetched), and --mirror takes it without the variable."""
+    mirror = tmp_path / "mirror" / "datasets" / "kws01"
+    mirror.mkdir(parents=True)
+    shutil.copy(kws_dataset / "y_labels.csv", mirror / "y_labels.csv")
+    pub = published_root / NATIVE / "kws" / "accuracy"
+    code = main(["diff", "--published", str(pub), "--reproduced", str(pub), "--format", "json",
+                 "--dut-kind", "sim", "--mirror", str(tmp_path / "mirror"), "--offline",
+                 "--cache", str(tmp_path / "cache")])
+    records = json.loads(capsys.readouterr().out)
+    assert code == 0 and {r["verdict"] for r in records} == {"MATCH"}
+    assert sorted(p.name for p in (tmp_path / "cache" / "tree" / "datasets").iterdir()) == ["kws01"]
 
 
 def test_latency_rows_say_they_are_derived_even_when_not_run(published_root, tmp_path):
