@@ -35,6 +35,19 @@ def timer_scaling(core_hz: int, timer_hz: int = TIMER_HZ, shift: int = ICOUNT_SH
     return {"insn_per_tick": insn_per_tick, "insn_per_us": insn_per_us}
 
 
+# The core each published board has, and what QEMU's mps2-an386 runs instead.
+CORE_NAME = {"NUCLEO_L4R5ZI": "Cortex-M4F (STM32L4R5)", "NRF5340DK": "Cortex-M33 (nRF5340 application core)",
+             "NRF5340-DK": "Cortex-M33 (nRF5340 application core)"}
+
+
+def emulation_note(board: str) -> str:
+    """What the estimate is for this board: its clock, and its core emulated as QEMU's M4F."""
+    core = CORE_NAME.get(board, board)
+    mhz = CORE_HZ[board] // 1_000_000
+    emulated = "" if core.startswith("Cortex-M4F") else f"; the {core} is emulated as a Cortex-M4F"
+    return f"QEMU {MACHINE}, 1 instruction = 1 cycle at the board's {mhz} MHz{emulated}"
+
+
 def build_defines(board: str) -> dict[str, str]:
     core = CORE_HZ.get(board)
     if core is None:
