@@ -487,6 +487,8 @@ def latency_blocker(ctx: Context) -> str:
 
     if ctx.port:
         return "a board is attached: the run stage measures its latency"
+    if ctx.dut_request == "sim":
+        return "the software DUT only was asked for (--dut sim / --backends)"
     missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(t) is None]
     return f"{', '.join(missing)} not installed (the qemu DUT needs them: make deps)" if missing else ""
 

@@ -69,6 +69,19 @@ def cmsis_tree(cache_dir: Path, mirror: Path | None, offline: bool, run=subproce
     return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin).parent
 
 
+def built_image(kind: str, build: str, cache_dir: Path | None = None, mirror: Path | None = None,
+                offline: bool = False, code: Path | None = None) -> BuildResult:
+    """One published build (`<variant>/<board>/<benchmark>`) compiled for `kind` (host | qemu),
+    from the pinned code tree (or `code`), reused from the build cache when unchanged.
+    `.program` is the image: for qemu a Cortex-M4F ELF with its symbol table (not stripped)."""
+    from bundle.fetch.fetcher import default_cache_dir
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    tree = code or published_code_tree(cache, mirror, offline)
+    return build_program(kind, BuildSpec.parse(build), tree, cache / "native",
+                         cmsis=lambda: cmsis_tree(cache, mirror, offline))
+
+
 def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
                   cmsis: "callable | None" = None, builder: NativeBuilder | None = None,
                   target: "native_build.Target | None" = None) -> BuildResult:
