@@ -15,6 +15,7 @@ Schema (version 1), validated on load:
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -200,10 +201,27 @@ def _no_nested_paths(path: Path, files: dict) -> None:
         raise _fail(path, f"{clash[0]!r} is both a pinned file and the folder of other pinned files")
 
 
+# libyaml's parser when PyYAML has it: the lock has thousands of entries (the code tree's 647
+# files among them), about 10x faster than the pure-Python one; same safe subset.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_lock(path: Path | None = None) -> Lock:
     path = Path(path) if path else default_lock_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"lock file not found: {path}", hint="run from a clone of the repository, or set TINYREPRO_LOCK") from None
+    except OSError as err:
+        raise _fail(path, f"cannot read it ({err.strerror or err})") from None
+    return _load_lock(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_lock(path: Path, _mtime_ns: int, _size: int) -> Lock:
+    """Parsed once per content version (the key changes when the file does)."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"lock file not found: {path}", hint="run from a clone of the repository, or set TINYREPRO_LOCK") from None
     except UnicodeDecodeError as err:
