@@ -598,7 +598,10 @@ def not_run_rows(ctx: Context) -> list[dict]:
         for benchmark in BENCHMARKS:
             for mode in ("accuracy", "performance", "energy"):
                 reason = None
-                if benchmark not in ctx.cfg.offline_benchmarks and benchmark not in ctx.stimuli:
+                published = (ctx.inputs or {}).get("published")
+                if published and not (Path(published) / "results" / system / benchmark / mode).is_dir():
+                    reason = f"nothing to reproduce: no {mode} run of this system was published"
+                elif benchmark not in ctx.cfg.offline_benchmarks and benchmark not in ctx.stimuli:
                     reason = ctx.stimuli_reasons.get(benchmark) or \
                         ctx.cfg.missing_stimuli_reason.get(benchmark, "stimuli not available")
                 elif mode == "energy":
