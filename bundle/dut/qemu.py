@@ -58,8 +58,10 @@ def build_defines(board: str) -> dict[str, str]:
 
 
 def qemu_argv(program: Path) -> list[str]:
+    # semihosting: a faulting image prints why on QEMU's stdout and exits (startup_qemu.c)
     return ["qemu-system-arm", "-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
-            "-icount", f"shift={ICOUNT_SHIFT}", "-kernel", str(program)]
+            "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
+            "-kernel", str(program)]
 
 
 class QemuDut(Dut):

@@ -473,3 +473,28 @@ int main() {
         finally:
             link.close()
     assert b"after-write dropped=1" in seen, seen
+
+
+@needs_qemu
+def test_a_crashing_qemu_image_exits_and_says_why(tmp_path):
+    """A real fault (here a store to unmapped memory outside the board's peripheral space) ends
+    QEMU with a status, and its last output names the fault and the faulting pc."""
+    import time
+
+    from bundle.dut.ptyproc import PtyProcess
+    from bundle.dut.qemu import qemu_argv
+
+    proj = tmp_path / "crash"
+    (proj / "src").mkdir(parents=True)
+    (proj / "CMakeLists.txt").write_text("project(crash)\n")
+    (proj / "src" / "main.cpp").write_text("#include <stdint.h>\nint main() { *(volatile uint32_t*)0x90000000u = 1; "
+                                          "for (;;) {} }\n")
+    image = NativeBuilder(tmp_path / "build").build(Project.load(proj), qemu_target(build_defines("NUCLEO_L4R5ZI"))).program
+    proc = PtyProcess(qemu_argv(image), r"char device redirected to (/dev/pts/\d+)", "QEMU DUT")
+    with pytest.raises(DutError) as err:
+        with proc:
+            deadline = time.monotonic() + 20
+            while proc.ended() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            raise PortGone("the serial port went away")
+    assert "exited with status 1" in err.value.message and "tinyrepro-qemu: hard fault pc=0x" in err.value.message

@@ -24,11 +24,40 @@ static void fault_print(const char* s) {
   }
 }
 
-void Default_Handler(void) {
-  fault_print("\r\ntinyrepro-qemu: unexpected exception\r\n");
+/* Arm semihosting (QEMU -semihosting-config enable=on): SYS_WRITE0 prints on QEMU's stdout,
+ * SYS_EXIT ends QEMU with a non-zero status, so a crashed image is a process that exits and
+ * says why, as a crashed host program is (bundle/dut/ptyproc.py reports both). */
+static void semihost(uint32_t op, const void* arg) {
+  register uint32_t r0 __asm__("r0") = op;
+  register const void* r1 __asm__("r1") = arg;
+  __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+}
+
+static char* hex32(char* out, uint32_t v) {
+  for (int i = 7; i >= 0; i--) *out++ = "0123456789abcdef"[(v >> (4 * i)) & 0xFu];
+  return out;
+}
+
+static void fatal(const char* what, uint32_t pc, uint32_t cfsr) {
+  char msg[96];
+  char* p = msg;
+  for (const char* s = "tinyrepro-qemu: "; *s;) *p++ = *s++;
+  for (const char* s = what; *s && p < msg + 48;) *p++ = *s++;
+  for (const char* s = " pc=0x"; *s;) *p++ = *s++;
+  p = hex32(p, pc);
+  for (const char* s = " cfsr=0x"; *s;) *p++ = *s++;
+  p = hex32(p, cfsr);
+  *p++ = '\n';
+  *p = 0;
+  fault_print("\r\n");
+  fault_print(msg);
+  semihost(0x04u, msg);                         /* SYS_WRITE0 */
+  semihost(0x18u, (const void*)0x20024u);       /* SYS_EXIT, ADP_Stopped_RunTimeErrorUnknown */
   for (;;) {
   }
 }
+
+void Default_Handler(void) { fatal("unexpected exception", 0, *(volatile uint32_t*)0xE000ED28u); }
 
 /* Board peripheral registers the published sources write by address, absent on mps2-an386:
  * closed/OctoML/code/microtvm_cmsis_nn/NRF5340DK/<benchmark>/src/main.cpp (tiny_results_v1.0
@@ -55,9 +84,7 @@ void tinyrepro_fault(uint32_t* frame) {
     tinyrepro_board_accesses_dropped++;
     return;
   }
-  fault_print("\r\ntinyrepro-qemu: hard fault\r\n");
-  for (;;) {
-  }
+  fatal("hard fault", frame[6], cfsr);
 }
 
 __attribute__((naked)) void HardFault_Handler(void) {
