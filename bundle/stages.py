@@ -72,8 +72,8 @@ def recompute_published(ctx: Context) -> list[dict]:
 
     root = ctx.inputs["published"]
     ctx.notes += parse.system_notes(root)
-    for rel, why in (ctx.inputs.get("blobs_missing") or {}).items():
-        ctx.notes.append(f"not fetched (pinned by git blob id): {rel}: {why}")
+    for _rel, why in (ctx.inputs.get("blobs_missing") or {}).items():
+        ctx.notes.append(f"not fetched (pinned by git blob id): {why}")   # the message names the file
     # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
     rows = parse.recompute_tree(root, ctx.inputs["datasets"], on_error="row")
     for row in rows:
