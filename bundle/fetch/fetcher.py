@@ -183,9 +183,10 @@ class Fetcher:
         self.stats.bytes += obj.stat().st_size
         return obj
 
-    def _from_mirror(self, entry: LockedFile | Archive, obj: Path) -> None:
+    def _from_mirror(self, entry: LockedFile | Archive | GitBlob, obj: Path) -> None:
         src = self.mirror / entry.path
-        if src.stat().st_size != entry.size:     # refused before a byte is copied or hashed
+        size = getattr(entry, "size", None)      # a git blob's size is not pinned: its id is checked
+        if size is not None and src.stat().st_size != size:     # refused before a byte is copied or hashed
             raise ChecksumMismatch(
                 f"{entry.path}: checksum mismatch in mirror file {src}: {src.stat().st_size} bytes, "
                 f"locked {entry.size}; not copied or hashed",
