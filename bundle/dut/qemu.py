@@ -100,6 +100,8 @@ def read_calibration(program: Path, timeout_s: float = 60.0) -> list[dict[str, i
         buf, deadline = b"", time.monotonic() + timeout_s
         try:
             while b"calib-done" not in buf and time.monotonic() < deadline:
+                if not buf:
+                    link.write(b"g")   # the image starts on the first byte it reads
                 buf += link.read(256)
         finally:
             link.close()
