@@ -15,12 +15,12 @@ from bundle.toolchain.config import compile_configs
 
 # stage -> image, for the stages outside the build chain
 OTHER_IMAGES = {"fetch": None, "published-recompute": None, "images": None, "run": "runner",
-                "diff": None, "estimate": None, "report": None}
+                "latency": None, "diff": None, "estimate": None, "report": None}
 
 def _order(ctx: stages.Context) -> list[str]:
     """reproduce's stage order (bundle/commands/reproduce.py _stages)."""
     return ["fetch", "published-recompute", "images", *stages.TOOLCHAIN,
-            *(f"stimuli:{s}" for s in stages.stimuli_sets(ctx)), "run", "diff", "estimate", "report"]
+            *(f"stimuli:{s}" for s in stages.stimuli_sets(ctx)), "run", "latency", "diff", "estimate", "report"]
 
 
 def _fetch_reason(ctx: stages.Context) -> str:
@@ -78,12 +78,17 @@ def plan(ctx: stages.Context, docker: bool) -> dict:
             image, reason = None, _stimuli_reason(ctx, name.split(":", 1)[1])
         elif name == "fetch":
             image, reason = None, _fetch_reason(ctx)
+        elif name == "latency":
+            image, reason = None, stages.latency_blocker(ctx)
         elif name == "images":
             image, reason = None, "" if docker else "no Docker engine reachable: stages run on this host (engine local)"
         else:
             image, reason = OTHER_IMAGES[name], ""
-        note = ("no board: the published firmware code on this host (host DUT) if it can be fetched, else "
-                "the software DUT; either way throughput is NOT_COMPARABLE") if name == "run" and not ctx.port else ""
+        note = ("no board: the published firmware code on this host (host DUT, accuracy of each system) "
+                "if it was fetched, and the software DUT as a cross-check; throughput is NOT_COMPARABLE"
+                ) if name == "run" and not ctx.port else ""
+        if name == "latency" and not reason:
+            note = "each of the 12 published builds in performance mode on QEMU: an emulated latency estimate"
         if name == "estimate":
             note = ("latency of each published build under the cycle-approximate timing model, beside the "
                     "published one (NOT_COMPARABLE); needs the code tree, as the host and qemu DUTs do")

@@ -47,7 +47,9 @@ def lock_entries(prefix: str) -> dict[str, str]:
 def published_recompute(ctx) -> dict:
     return {"code": code_digest(*CODE["published-recompute"]),
             "published": lock_entries("published/"),
-            "labels": {k: v for k, v in lock_entries("datasets/").items() if k.endswith("y_labels.csv")}}
+            "labels": {k: v for k, v in lock_entries("datasets/").items() if k.endswith("y_labels.csv")},
+            # the blob-pinned AD logs: fetched or not changes the AD accuracy rows
+            "blobs_missing": sorted(ctx.inputs.get("blobs_missing") or {})}
 
 
 def _stimuli(ctx, benchmark: str) -> dict:

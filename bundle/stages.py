@@ -60,6 +60,7 @@ class Context:
 # -- fetch and published ------------------------------------------------------------
 def fetch_inputs(fetcher, cfg: ReproduceConfig) -> dict:
     out = {"published": fetcher.fetch_tree(PUBLISHED),
+           "blobs_missing": fetcher.fetch_blobs(PUBLISHED)[1],
            "datasets": fetcher.fetch_tree("datasets/"),
            "models": fetcher.fetch_tree("models/"),
            "cache": fetcher.cache_dir}
@@ -100,6 +101,8 @@ def _recompute_published(ctx: Context, notes: list[str]) -> list[dict]:
 
     root = ctx.inputs["published"]
     notes += parse.system_notes(root)
+    for _rel, why in (ctx.inputs.get("blobs_missing") or {}).items():
+        notes.append(f"not fetched (pinned by git blob id): {why}")   # the message names the file
     # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
     rows = parse.recompute_tree(root, ctx.inputs["datasets"], on_error="row")
     for row in rows:
@@ -157,7 +160,7 @@ def build_images(ctx: Context) -> dict:
 
 # stage -> (image it runs in, earlier stages whose output it consumes)
 TOOLCHAIN = {
-    "code": (None, ()),
+    "code": (None, ("fetch",)),     # pinned file by file with the published tree
     "compile": ("tvm", ()),
     "codediff": (None, ("code", "compile")),
     "firmware": ("zephyr", ("code",)),
@@ -178,13 +181,10 @@ def _code_source(ctx: Context) -> tuple[Path, Path | None, bool]:
 
 
 def code_available(ctx: Context) -> bool:
-    """OctoML's code tree can be had without GitHub: already cached, or a mirror clone."""
-    from bundle.fetch.gittree import GitPin, GitTreeFetcher
-    from bundle.fetch.lock import load_lock
-
-    cache, mirror, _ = _code_source(ctx)
-    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    return GitTreeFetcher(cache, mirror, offline=True).has_without_network(pin)
+    """OctoML's code tree is pinned file by file under the published tree: the fetch stage
+    (cache, mirror or GitHub) brought it."""
+    published = (ctx.inputs or {}).get("published")
+    return bool(published) and (Path(published) / "code").is_dir()
 
 
 def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
@@ -194,9 +194,6 @@ def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
     from bundle.toolchain.flash import RUNNERS
 
     image, inputs_from = TOOLCHAIN[name]
-    if name == "code" and ctx.upstream_block and not code_available(ctx):
-        return ("OctoML's generated code tree (closed/OctoML/code/) is neither cached nor cloned in the mirror "
-                f"(<mirror>/git/tiny_results_v1.0), and GitHub is not reachable ({ctx.upstream_block})")
     if name in WHAT and ctx.upstream_block:
         return f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})"
     if name == "flash":
@@ -231,17 +228,13 @@ def _toolchain_dir(ctx: Context) -> Path:
 
 
 def _fetch_code(ctx: Context, ran: set[str]) -> dict:
-    from bundle.errors import ChecksumMismatch, FetchError
-    from bundle.fetch.gittree import published_code
-
-    try:
-        tree = published_code(*_code_source(ctx))
-    except ChecksumMismatch:
-        raise   # a tampered or wrong tree is a failure (exit 4), not a stage this host cannot run
-    except FetchError as err:
-        raise StageUnavailable(f"OctoML's code tree could not be fetched: {err.message}", hint=err.hint) from None
+    """The code tree came with the published tree (fetch stage), each file SHA-256 verified
+    against the lock, which is its manifest."""
+    tree = Path(ctx.inputs["published"]) / "code"
     ctx.inputs["code"] = tree
-    return {"details": {"tree": str(tree), "manifest": str(tree / "MANIFEST.sha256")}}
+    files = sum(1 for p in tree.rglob("*") if p.is_file())
+    return {"details": {"tree": str(tree), "files": files, "manifest": "artifacts/lock.yaml (files: under "
+                                                                       f"{PUBLISHED}code/)"}}
 
 
 def _compile_all(ctx: Context, ran: set[str]) -> dict:
@@ -353,19 +346,20 @@ def stimuli_stage(ctx: Context, fetcher, name: str) -> dict:
 
 
 # -- run ------------------------------------------------------------------------------
-def _iterations(ctx: Context, benchmark: str, mode: str) -> tuple[int, int]:
+def _iterations(ctx: Context, benchmark: str, mode: str, system: str | None = None) -> tuple[int, int]:
     from bundle.builds import iterations
 
-    return iterations(ctx.system, benchmark, mode)
+    return iterations(system or ctx.system, benchmark, mode)
 
 
-def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str, sim: dict | None = None):
+def run_spec(ctx: Context, port: str, benchmark: str, mode: str, out: Path, label: str, sim: dict | None = None,
+             system: str | None = None):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
     from bundle.builds import load_builds
     from bundle.toolchain.stages import StageContext, run_stage
 
-    n, w = _iterations(ctx, benchmark, mode)
-    system = ctx.system
+    system = system or ctx.system
+    n, w = _iterations(ctx, benchmark, mode, system)
     build = next(b for b in load_builds() if b.system == system and b.benchmark == benchmark and not b.energy)
     sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=port,
                         probe_device="", build=build)
@@ -403,9 +397,10 @@ def _cached_run(ctx: Context, label: str, backend: str | None, benchmark: str, m
     return record
 
 
-def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None) -> dict:
+def _run_one(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, backend: str | None,
+             system: str | None = None) -> dict:
     if backend == HOST_DUT:
-        return _run_host(ctx, engine, label, benchmark, mode, out)
+        return _run_host(ctx, engine, label, benchmark, mode, out, system)
     dut = {"kind": "sim", "pacing": _sim_pacing(ctx, mode)} if backend else {"kind": "board"}
     return _cached_run(ctx, label, backend, benchmark, mode, out, dut,
                        lambda: _run_sim_or_board(ctx, engine, label, benchmark, mode, out, backend))
@@ -448,13 +443,16 @@ def _stage_sink(ctx: Context, stage: str, item: str):
 
 
 def _run_sink(ctx: Context, label: str, benchmark: str, mode: str, out: Path):
-    """The run's own output lines go to <run_dir>/logs/<label>-<benchmark>-<mode>.log (streamed
+    """The run's own output lines go to <run_dir>/logs/<label>[-<system>]-<benchmark>-<mode>.log (streamed
     with -v; beside the runner's folder, which is the runner's alone); the display shows the
     run and its stimulus count."""
-    item = f"{label} {benchmark} {mode}"
+    try:    # runs/<label>[/<system>]/<benchmark>/<mode>: the host DUT runs one per system
+        parts = out.relative_to(ctx.run_dir / "runs").parts
+    except ValueError:
+        parts = (label, benchmark, mode)
     progress = _progress(ctx)
-    progress.item(item)
-    return progress.output_sink(ctx.run_dir / "logs" / f"{label}-{benchmark}-{mode}.log", item)
+    progress.item(" ".join(parts))
+    return progress.output_sink(ctx.run_dir / "logs" / ("-".join(parts).replace("/", "-") + ".log"), " ".join(parts))
 
 
 # -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
@@ -464,15 +462,12 @@ HOST_DUT = "host"
 def choose_dut(ctx: Context):
     """A board if given, else the published code on the host if reachable, else the sim; the
     report says which and why."""
-    from bundle.dut.native_project import published_code_tree
     from bundle.dut.select import choose_dut as choose
 
     def fetch_code() -> Path:
-        if not ctx.inputs:
-            raise StageUnavailable("the fetch stage did not run")
-        if ctx.inputs.get("code"):   # the code stage already fetched and verified it
-            return Path(ctx.inputs["code"])
-        return published_code_tree(*_code_source(ctx))
+        if not code_available(ctx):
+            raise StageUnavailable("the fetch stage did not bring the code tree (published/octoml-v1.0/code/)")
+        return Path(ctx.inputs["published"]) / "code"
 
     if ctx.dut_choice is None:
         ctx.dut_choice = choose(ctx.port, fetch_code, requested=ctx.dut_request)
@@ -480,12 +475,12 @@ def choose_dut(ctx: Context):
     return ctx.dut_choice
 
 
-def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path) -> dict:
+def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: Path, system: str) -> dict:
     from bundle.dut.host import HostDut
     from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree
 
     out.mkdir(parents=True, exist_ok=True)
-    variant, board = ctx.system.split("/")
+    variant, board = system.split("/")
     cache, mirror, offline = _code_source(ctx)
     built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
@@ -495,26 +490,48 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
         sink(f"host DUT program: {built.project}, {built.digest}")
         with HostDut(program=built.program).open() as port:
             result = engine.run(run_spec(ctx, port, benchmark, mode, out, label,
-                                         sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"}),
+                                         sim={"dut_kind": "host", "backend": f"{built.project}@{built.digest}"},
+                                         system=system),
                                 on_line=sink)
-        return {"label": label, "benchmark": benchmark, "mode": mode, "dir": out, "dut_kind": "host",
-                "backend": HOST_DUT, "engine": result.engine, "image": vars(result.image) if result.image else None,
-                "seconds": round(result.duration_s, 1)}
+        return {"label": label, "system": system, "benchmark": benchmark, "mode": mode, "dir": out,
+                "dut_kind": "host", "backend": HOST_DUT, "engine": result.engine,
+                "image": vars(result.image) if result.image else None, "seconds": round(result.duration_s, 1)}
 
     return _cached_run(ctx, label, HOST_DUT, benchmark, mode, out,
                        {"kind": "host", "project": built.project, "program": built.digest}, run)
 
 
 def _duts(ctx: Context) -> list[tuple[str, str | None]]:
+    """The board; else the host DUT (when the published code is there) and the software DUT
+    beside it as a cross-check; else the software DUT."""
     if ctx.port:
         return [("board", None)]
-    if choose_dut(ctx).kind == "host":
-        return [("host", HOST_DUT)]
+    host = [("host", HOST_DUT)] if choose_dut(ctx).kind == "host" else []
     unknown = [b for b in ctx.backends if b not in ctx.cfg.sim.backends]
     if unknown:
         raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
                           hint=f"configured: {', '.join(ctx.cfg.sim.backends)} (bundle/data/reproduce.yaml, sim.backends)")
-    return [(f"sim-{b}", b) for b in ctx.backends]
+    return host + [(f"sim-{b}", b) for b in ctx.backends]
+
+
+def _run_plan(ctx: Context) -> list[tuple[str, str | None, str | None, str, str]]:
+    """(label, backend, system, benchmark, mode) of every run. The host DUT runs each compared
+    system's own code, in accuracy mode: its times are this CPU's, latency comes from QEMU
+    (stage latency). The board and the sims run every configured mode."""
+    plan = []
+    for label, backend in _duts(ctx):
+        for benchmark in runnable_benchmarks(ctx):
+            if backend == HOST_DUT:
+                plan += [(label, backend, system, benchmark, "accuracy") for system in ctx.cfg.compare_systems
+                         if "accuracy" in ctx.cfg.modes]
+            else:
+                plan += [(label, backend, None, benchmark, mode) for mode in ctx.cfg.modes]
+    return plan
+
+
+def _run_dir(ctx: Context, label: str, system: str | None, benchmark: str, mode: str) -> Path:
+    base = ctx.run_dir / "runs" / label
+    return (base / system / benchmark / mode) if system else (base / benchmark / mode)
 
 
 def runnable_benchmarks(ctx: Context) -> list[str]:
@@ -532,19 +549,17 @@ def run_benchmarks(ctx: Context) -> list[dict]:
         from bundle.engine.base import get_engine
         engine = get_engine("local")
     done = []
-    for label, backend in _duts(ctx):
-        for benchmark in runnable_benchmarks(ctx):
-            for mode in ctx.cfg.modes:
-                out = ctx.run_dir / "runs" / label / benchmark / mode
-                try:
-                    done.append(_run_one(ctx, engine, label, benchmark, mode, out, backend))
-                except ReproError as err:
-                    status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
-                    ctx.notes.append(f"run {label} {benchmark} {mode}: {status}: {err}")
-                    done.append({"label": label, "benchmark": benchmark, "mode": mode, "dir": None,
-                                 "reason": f"{status}: {err.message}", "backend": backend,
-                                 "dut_kind": "board" if backend is None else
-                                 ("host" if backend == HOST_DUT else "sim")})
+    for label, backend, system, benchmark, mode in _run_plan(ctx):
+        out = _run_dir(ctx, label, system, benchmark, mode)
+        try:
+            done.append(_run_one(ctx, engine, label, benchmark, mode, out, backend, system))
+        except ReproError as err:
+            status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
+            ctx.notes.append(f"run {label} {system or ''} {benchmark} {mode}: {status}: {err}")
+            done.append({"label": label, "system": system, "benchmark": benchmark, "mode": mode, "dir": None,
+                         "reason": f"{status}: {err.message}", "backend": backend,
+                         "dut_kind": "board" if backend is None else
+                         ("host" if backend == HOST_DUT else "sim")})
     if not any(d["dir"] for d in done):
         raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in done))
     reused = sum(1 for d in done if d.get("cached"))
@@ -554,13 +569,86 @@ def run_benchmarks(ctx: Context) -> list[dict]:
     return done
 
 
+# -- latency: every published build on the qemu DUT -----------------------------------
+def latency_builds() -> list[str]:
+    """The 12 published builds, <variant>/<board>/<benchmark> as the code tree names them."""
+    from bundle.toolchain.config import compile_configs
+
+    return [f"{c.variant}/{c.board}/{c.benchmark}" for c in compile_configs()]
+
+
+def latency_blocker(ctx: Context) -> str:
+    """Why the latency stage cannot run here ("" when it can)."""
+    import shutil
+
+    if ctx.port:
+        return "a board is attached: the run stage measures its latency"
+    if ctx.dut_request == "sim":
+        return "the software DUT only was asked for (--dut sim / --backends)"
+    missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(t) is None]
+    return f"{', '.join(missing)} not installed (the qemu DUT needs them: make deps)" if missing else ""
+
+
+def qemu_latency(ctx: Context) -> list[dict]:
+    """Performance mode of each published build on QEMU: one emulated latency estimate per build,
+    a row beside the published latency (NOT_COMPARABLE: instructions at 1 IPC are not the board).
+    A build that fails is a row saying why; the others go on."""
+    reason = latency_blocker(ctx)
+    if reason:
+        raise StageUnavailable(reason, hint="make deps installs the cross compiler and QEMU")
+    if not code_available(ctx):
+        raise StageUnavailable("the published code tree was not fetched (fetch stage)")
+    rows = []
+    for build in latency_builds():
+        rows.append(_latency_row(ctx, build))
+        console.print(f"[bold]qemu[/] {build} performance: {rows[-1]['reproduced']} ms "
+                      f"(published {rows[-1]['published']} ms)")
+    if not any(r["reproduced"] is not None for r in rows):
+        ctx.rows += rows
+        raise StageUnavailable("no build ran on QEMU: " + "; ".join(r["reason"] for r in rows[:3]))
+    return rows
+
+
+def _latency_row(ctx: Context, build: str) -> dict:
+    from bundle.cli import build_parser
+    from bundle.commands.run import execute
+    from bundle.dut.native_project import BuildSpec
+
+    spec = BuildSpec.parse(build)
+    cache, mirror, offline = _code_source(ctx)
+    out = ctx.run_dir / "runs" / "qemu" / spec.system / spec.benchmark / "performance"
+    argv = ["run", "--dut", "qemu", "--build", build, "--mode", "performance", "--out", str(out),
+            "--code", str(Path(ctx.inputs["published"]) / "code"), "--cache", str(cache)]
+    argv += ["--mirror", str(mirror)] if mirror else []
+    argv += ["--offline"] if offline else []
+    if ctx.stimuli.get(spec.benchmark):
+        argv += ["--stimuli", str(ctx.stimuli[spec.benchmark])]
+    row = {"section": "reproduce", "dut": "qemu", "system": spec.system, "benchmark": spec.benchmark,
+           "mode": "performance", "metric": "latency_ms", "published": None, "reproduced": None}
+    try:
+        outcome = execute(build_parser().parse_args(argv))
+    except ReproError as err:
+        ctx.notes.append(f"latency qemu {build}: {err}")
+        return {**row, "verdict": "NOT_RUN", "reason": f"qemu run failed: {err.message}"}
+    est = outcome["estimate"] or {}
+    ctx.run_dirs.append({"label": "qemu", "system": spec.system, "benchmark": spec.benchmark,
+                         "mode": "performance", "dir": out, "dut_kind": "emulated", "backend": "qemu",
+                         "latency_only": True})
+    if est.get("estimate_ms") is None:
+        return {**row, "verdict": "NOT_RUN", "reason": est.get("line", "no median throughput")}
+    ratio = f"ratio {est['ratio']:.3f}" if est.get("ratio") else "no published latency"
+    return {**row, "published": est["published_ms"], "reproduced": est["estimate_ms"], "ratio": est.get("ratio"),
+            "verdict": "NOT_COMPARABLE",
+            "reason": f"emulated estimate, not a measurement ({ratio}; {est['emulation']}); input: {outcome['input']}"}
+
+
 # -- diff and report -------------------------------------------------------------------
 def _compare_with(ctx: Context, run: dict) -> tuple[list[str], str | None]:
     """The published systems a run is diffed against, and why its rows are informational."""
     if run["backend"] is None:
         return [ctx.system] if ctx.system_given else list(ctx.cfg.compare_systems), None
     if run["backend"] == HOST_DUT:   # that system's own code: its outputs are compared for real
-        return [ctx.system], None
+        return [run.get("system") or ctx.system], None
     backend = ctx.cfg.sim.backends[run["backend"]]
     return list(backend.compare_with), backend.informational
 
@@ -585,6 +673,8 @@ def _diff_runs(ctx: Context) -> list[dict]:
 
     rows = []
     for run in ctx.run_dirs:
+        if run.get("latency_only"):   # its row is the latency stage's
+            continue
         systems, why = _compare_with(ctx, run)
         for system in systems:
             published = ctx.inputs["published"] / "results" / system / run["benchmark"] / run["mode"]
@@ -610,7 +700,10 @@ def not_run_rows(ctx: Context) -> list[dict]:
         for benchmark in BENCHMARKS:
             for mode in ("accuracy", "performance", "energy"):
                 reason = None
-                if benchmark not in ctx.cfg.offline_benchmarks and benchmark not in ctx.stimuli:
+                published = (ctx.inputs or {}).get("published")
+                if published and not (Path(published) / "results" / system / benchmark / mode).is_dir():
+                    reason = f"nothing to reproduce: no {mode} run of this system was published"
+                elif benchmark not in ctx.cfg.offline_benchmarks and benchmark not in ctx.stimuli:
                     reason = ctx.stimuli_reasons.get(benchmark) or \
                         ctx.cfg.missing_stimuli_reason.get(benchmark, "stimuli not available")
                 elif mode == "energy":

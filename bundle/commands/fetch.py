@@ -30,6 +30,9 @@ def run(args) -> int:
     for prefix in args.prefixes:
         path = fetcher.fetch_tree(prefix)
         print(f"{prefix or '(all)'} -> {path}")
+        _got, missing = fetcher.fetch_blobs(prefix)   # pinned by git blob id: reported when out of reach
+        for why in missing.values():   # each message names its file
+            print(f"not fetched (pinned by git blob id): {why}")
     s = fetcher.stats
     print(f"verified: {s.from_cache} from cache, {s.from_mirror} from mirror, {s.downloaded} downloaded")
     return 0

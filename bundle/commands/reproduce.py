@@ -1,6 +1,6 @@
 """`tinyrepro reproduce`: the main job. Plans the stages for this host and runs them.
 
-fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ stimuli ─▶ run ─▶ diff ─▶ report
+fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ stimuli ─▶ run ─▶ latency ─▶ diff ─▶ report
 """
 from __future__ import annotations
 
@@ -124,6 +124,7 @@ def _stages(pipe: Pipeline, ctx, args) -> None:
     _toolchain_stages(pipe, ctx)
     _stimuli_stages(pipe, ctx, args)
     ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
+    ctx.rows += pipe.stage("latency", lambda: stages.qemu_latency(ctx), requires=["fetch"]) or []
     ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
     if ctx.estimate:
         ctx.rows += pipe.stage("estimate", lambda: stages.estimate_rows(ctx), requires=["fetch"]) or []

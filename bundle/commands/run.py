@@ -2,7 +2,9 @@
 
 Next to them it writes `run-info.json`, what the run was made against:
   {"dut_kind": "sim"|"board"|"host"|"emulated", "backend": str|null, "emulated_infer_ms": float|null,
-   "benchmark", "mode", "n", "w", "limit", "stimuli": count, "system": str}
+   "benchmark", "mode", "n", "w", "limit", "stimuli": count, "system": str,
+   "input": which stimuli were loaded (pinned, prepared, given, or a zero-filled placeholder),
+   "latency_estimate": {estimate_ms, published_ms, ratio, emulation} after an emulated performance run}
 The runner cannot tell a pty from a board, so a software DUT started elsewhere is
 declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
 --emulated-infer-ms MS`.
@@ -130,11 +132,44 @@ def native_program(args, fetcher) -> dict:
                                                "code": str(code)}}
 
 
+def resolve_stimuli(args, fetcher) -> tuple[Path, str]:
+    """The stimuli folder and what it is: given, prepared, pinned, or (performance mode only,
+    when the set is not available here) a zero-filled placeholder of the right size."""
+    from bundle.stimuli.placeholder import describe, placeholder_set
+    from bundle.stimuli.stage import prepared_dir
+
+    dataset = DATASET[args.benchmark]
+    if args.stimuli:
+        return args.stimuli, f"given: {args.stimuli}"
+    prepared = prepared_dir(fetcher.cache_dir, dataset)
+    if prepared:
+        return prepared, f"prepared set (tinyrepro stimuli): {prepared}"
+    pinned = any(f.path.endswith(".bin") for f in fetcher.lock.under(f"datasets/{dataset}/"))
+    if pinned or args.mode != "performance":
+        return fetcher.fetch_tree(f"datasets/{dataset}/"), f"pinned stimuli: datasets/{dataset}/"
+    labels = fetcher.fetch(f"datasets/{dataset}/y_labels.csv")
+    return placeholder_set(dataset, labels, fetcher.cache_dir / "placeholder"), describe(dataset)
+
+
 def run(args) -> int:
+    outcome = execute(args)
+    for text in outcome["result"].results:
+        print(text)
+    if outcome["estimate"]:
+        print(outcome["estimate"]["line"])
+    result = outcome["result"]
+    print(f"input: {outcome['input']}")
+    print(f"{result.done} stimuli, {result.faults} faults recovered; "
+          f"wrote {args.out}/log.txt, results.txt, {RUN_INFO}")
+    return 0
+
+
+def execute(args) -> dict:
+    """One run from parsed options: {"result", "input", "estimate", "info", "program"}; raises
+    ReproError (the CLI's `run` prints; `tinyrepro reproduce` calls this for its latency runs)."""
     from bundle.fetch.fetcher import Fetcher
     from bundle.runner.rundir import check_folder, claim
     from bundle.runner.session import plan_stimuli, run_benchmark, run_owner, stimuli_manifest
-    from bundle.stimuli.stage import prepared_dir
 
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
     native = native_program(args, fetcher) if args.dut in ("host", "qemu") else None
@@ -144,8 +179,7 @@ def run(args) -> int:
                  "dut": args.dut, **native["info"]}
     else:
         label = dut_label(args)
-    stimuli = args.stimuli or prepared_dir(fetcher.cache_dir, DATASET[args.benchmark]) \
-        or fetcher.fetch_tree(f"datasets/{DATASET[args.benchmark]}/")
+    stimuli, input_used = resolve_stimuli(args, fetcher)
     n, w = iteration_counts(args)
     planned = plan_stimuli(stimuli, args.benchmark, args.mode)
     count = len(planned[:args.limit] if args.limit else planned)
@@ -161,25 +195,36 @@ def run(args) -> int:
         options["program"] = native["program"]
     with claim(args.out, owner):
         # written first, so an interrupted run folder still says what it was run against
-        write_run_info(args.out, {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
-                                  "limit": args.limit, "stimuli": count, "system": args.system})
+        info = {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
+                "limit": args.limit, "stimuli": count, "system": args.system, "input": input_used}
+        write_run_info(args.out, info)
         with get_dut(args.dut)(**options).open() as port:
             result = run_benchmark(port, args.benchmark, args.mode, stimuli, args.out, n=n, w=w,
                                    baud=args.baud, retries=args.retries, limit=args.limit,
                                    expected_latency_s=max(args.sim_infer_ms / 1000, 1.0),
                                    check_laps=caps.get("timing") != "emulated",
                                    progress=_progress(args.mode), claimed=True)
-    for text in result.results:
-        print(text)
-    if caps.get("timing") == "emulated" and args.mode == "performance":
-        print(emulated_estimate(result.results, fetcher, args.system, args.benchmark))
-    print(f"{result.done} stimuli, {result.faults} faults recovered; "
-          f"wrote {args.out}/log.txt, results.txt, {RUN_INFO}")
-    return 0
+        estimate = None
+        if caps.get("timing") == "emulated" and args.mode == "performance":
+            from bundle.dut.qemu import emulation_note
+
+            estimate = emulated_estimate(result.results, fetcher, args.system, args.benchmark)
+            estimate["emulation"] = emulation_note(_board(args))
+            info["latency_estimate"] = {k: v for k, v in estimate.items() if k != "line"}
+            write_run_info(args.out, info)
+    return {"result": result, "input": input_used, "estimate": estimate, "info": info,
+            "program": native["program"] if native else None}
 
 
-def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) -> str:
-    """The emulated latency beside the published one, with their ratio: an estimate, not a verdict."""
+def _board(args) -> str:
+    from bundle.dut.native_project import BuildSpec
+
+    return BuildSpec.parse(args.build).board
+
+
+def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) -> dict:
+    """The emulated latency beside the published one, with their ratio: an estimate, not a
+    verdict. {"estimate_ms", "published_ms", "ratio", "line"} (None where not computed)."""
     from bundle.errors import FetchError
     from bundle.published.results import MEDIAN_THR_RE
 
@@ -193,12 +238,14 @@ def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) ->
         theirs = latency(published.read_text(encoding="utf-8", errors="replace"))
     except (FetchError, OSError):
         theirs = None
+    out = {"estimate_ms": round(mine, 3) if mine else None, "published_ms": round(theirs, 3) if theirs else None,
+           "ratio": round(mine / theirs, 3) if mine and theirs else None}
     if mine is None:
-        return "emulated latency estimate: not computed (no median throughput)"
+        return {**out, "line": "emulated latency estimate: not computed (no median throughput)"}
     line = f"emulated latency estimate {mine:.2f} ms (1 instruction per cycle, QEMU -icount)"
     if theirs:
         line += f"; published {theirs:.2f} ms; ratio {mine / theirs:.3f} (an estimate, not a verdict)"
-    return line
+    return {**out, "line": line}
 
 
 def _progress(mode: str):

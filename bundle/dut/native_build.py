@@ -158,7 +158,7 @@ class Target:
 
 
 HOST = Target("host", os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++"), os.environ.get("AR", "ar"), (),
-              ("shim.c", "port_host.c"), ("-lpthread", "-lm"), package="build-essential",
+              ("shim.c", "port_host.c", "board_host.c"), ("-lpthread", "-lm"), package="build-essential",
               include_dirs=("host/include",))  # the libc behaviour of newlib the sources rely on
 
 
@@ -169,7 +169,8 @@ def qemu_target(defines: dict[str, str]) -> Target:
                   ("shim.c", "port_qemu.c", "startup_qemu.c"),
                   ("-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                    f"-T{NATIVE / 'qemu_mps2_an386.ld'}", "-lm"),
-                  defines, package="gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib")
+                  defines, package="gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+                  include_dirs=("qemu/include",))  # newlib's <inttypes.h> as Zephyr's toolchain has it
 
 
 COMMON_FLAGS = ("-ffunction-sections", "-fdata-sections", "-fno-common", "-g",
@@ -186,6 +187,15 @@ class BuildResult:
     digest: str
     reused: bool
     files: int
+
+
+_ERROR_LINE = re.compile(r"(?:\b(?:fatal )?error\b|undefined reference)", re.IGNORECASE)
+
+
+def first_error(lines: list[str]) -> str:
+    """The compiler's (or linker's) first error line: the cause, before the notes that follow."""
+    return next((line.strip() for line in lines if _ERROR_LINE.search(line)),
+                lines[0].strip() if lines else "no output")
 
 
 class NativeBuilder:
@@ -227,7 +237,7 @@ class NativeBuilder:
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=out.parent))
         try:
-            obj_of = dict(zip(sources, self._compile_all(target, sources, flags, work)))
+            obj_of = dict(zip(sources, self._compile_all(target, sources, flags, work, roots)))
             archives = []
             for name, members in groups.items():
                 if name != "app" and members:
@@ -244,24 +254,54 @@ class NativeBuilder:
             shutil.rmtree(work, ignore_errors=True)
         return BuildResult(program, target.name, project.name, digest, False, len(sources))
 
-    def _compile_all(self, target: Target, sources: list[Path], flags: tuple[str, ...], work: Path) -> list[Path]:
+    def _compile_all(self, target: Target, sources: list[Path], flags: tuple[str, ...], work: Path,
+                     roots: dict[Path, str]) -> list[Path]:
+        """Objects are shared between builds (`<build_dir>/objects/<target>/<key>.o`): the key is
+        the preprocessed source with the roots' paths replaced, and the flags that act after
+        preprocessing. The CMSIS-NN, CRT and harness sources of the 12 projects compile once.
+        -ffile-prefix-map keeps the roots' paths out of the objects, so a shared one is exact."""
+        store = self.build_dir / "objects" / target.name
+        store.mkdir(parents=True, exist_ok=True)
+        prefix_maps = tuple(f"-ffile-prefix-map={root}=/{name.strip('<>')}" for root, name in roots.items())
+        codegen = tuple(f for f in flags if not f.startswith(("-D", "-I")))
+        version = self._compiler_version(target)
+
         def one(i_src):
             i, src = i_src
             obj = work / f"{i:04d}-{src.stem}.o"
             is_cxx = src.suffix in (".cpp", ".cc")
-            cmd = [target.cxx if is_cxx else target.cc, *flags, *(CXX_FLAGS if is_cxx else C_FLAGS),
-                   "-c", str(src), "-o", str(obj)]
-            self._cmd(cmd, f"compile {src}")
+            base = [target.cxx if is_cxx else target.cc, *flags, *(CXX_FLAGS if is_cxx else C_FLAGS)]
+            pre = self._output([*base, "-E", str(src)], f"preprocess {src}")
+            key = hashlib.sha256(repr((version, target.name, codegen, is_cxx)).encode()
+                                 + rel_flags(pre, roots).encode()).hexdigest()[:32]
+            shared = store / f"{key}.o"
+            if not shared.is_file():
+                self._cmd([*base, *prefix_maps, "-c", str(src), "-o", str(obj)], f"compile {src}")
+                tmp = store / f".{key}.{os.getpid()}.{i}.o"
+                shutil.copyfile(obj, tmp)
+                os.replace(tmp, shared)
+            else:
+                shutil.copyfile(shared, obj)
             return obj
 
         with ThreadPoolExecutor(self.jobs) as pool:
             return list(pool.map(one, enumerate(sources)))
 
+    def _output(self, cmd: list[str], what: str) -> str:
+        done = self.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout or "").strip().splitlines()
+            raise BuildError(f"{what} failed: {first_error(lines)}\n" + "\n".join(lines[-15:]),
+                             hint="the project's sources need a Zephyr API the shim lacks, or the "
+                                  "project is incomplete; see bundle/dut/native/README.md")
+        return done.stdout or ""
+
     def _cmd(self, cmd: list[str], what: str) -> None:
         done = self.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-15:])
-            raise BuildError(f"{what} failed:\n{tail}",
+            lines = (done.stderr or done.stdout or "").strip().splitlines()
+            tail = "\n".join(lines[-15:])
+            raise BuildError(f"{what} failed: {first_error(lines)}\n{tail}",
                              hint="the project's sources need a Zephyr API the shim lacks, or the "
                                   "project is incomplete; see bundle/dut/native/README.md")
 

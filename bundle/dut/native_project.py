@@ -1,8 +1,9 @@
 """From `--build <variant>/<board>/<benchmark>` to a program a board-free DUT can run.
 
-The project comes from OctoML's published code tree, fetched by commit through
-bundle/fetch/gittree.py (or a local tree given with --code, e.g. a regenerated one); a
-CMSIS-NN project also gets the pinned CMSIS (lock toolchain.cmsis) the same way.
+The project comes from OctoML's published code tree, pinned file by file in the lock and
+fetched like the results (or a local tree given with --code, e.g. a regenerated one); a
+CMSIS-NN project also gets the pinned CMSIS (lock toolchain.cmsis) by git commit through
+bundle/fetch/gittree.py.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from bundle.dut import native_build
 from bundle.dut.native_build import BuildResult, NativeBuilder, Project
-from bundle.errors import ConfigError, ReproError, StageUnavailable, UsageError
+from bundle.errors import ChecksumMismatch, ConfigError, FetchError, StageUnavailable, UsageError
 from bundle.fetch.gittree import GitPin, GitTreeFetcher
 
 BUILD_RE = re.compile(r"^(?P<variant>[\w.-]+)/(?P<board>[\w.-]+)/(?P<benchmark>kws|ic|vww|ad)$")
@@ -48,14 +49,16 @@ class BuildSpec:
                           hint="list the tree's <variant>/<board>/<benchmark> folders for the right name")
 
 
-def published_code_tree(cache_dir: Path, mirror: Path | None, offline: bool,
-                        pin: GitPin | None = None, run=subprocess.run) -> Path:
-    """closed/OctoML/code/ at the pinned commit (or at `pin`, e.g. a test's own repository)."""
-    if pin is None:
-        from bundle.fetch.gittree import published_code
+CODE_PREFIX = "published/octoml-v1.0/code/"
 
-        return published_code(cache_dir, mirror, offline, run=run)
-    return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin)
+
+def published_code_tree(cache_dir: Path, mirror: Path | None, offline: bool) -> Path:
+    """closed/OctoML/code/ at the pinned commit: every file pinned in the lock (`files:`),
+    fetched and SHA-256 verified like the results (cache, mirror, raw GitHub URL)."""
+    from bundle.fetch.fetcher import Fetcher
+
+    return Fetcher.from_lock(cache_dir=cache_dir, mirror=mirror, offline=offline,
+                             progress=False).fetch_tree(CODE_PREFIX)
 
 
 def cmsis_tree(cache_dir: Path, mirror: Path | None, offline: bool, run=subprocess.run) -> Path:
@@ -64,6 +67,19 @@ def cmsis_tree(cache_dir: Path, mirror: Path | None, offline: bool, run=subproce
 
     pin = GitPin.from_toolchain(load_lock().toolchain, "cmsis")
     return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin).parent
+
+
+def built_image(kind: str, build: str, cache_dir: Path | None = None, mirror: Path | None = None,
+                offline: bool = False, code: Path | None = None) -> BuildResult:
+    """One published build (`<variant>/<board>/<benchmark>`) compiled for `kind` (host | qemu),
+    from the pinned code tree (or `code`), reused from the build cache when unchanged.
+    `.program` is the image: for qemu a Cortex-M4F ELF with its symbol table (not stripped)."""
+    from bundle.fetch.fetcher import default_cache_dir
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    tree = code or published_code_tree(cache, mirror, offline)
+    return build_program(kind, BuildSpec.parse(build), tree, cache / "native",
+                         cmsis=lambda: cmsis_tree(cache, mirror, offline))
 
 
 def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
@@ -82,7 +98,9 @@ def build_program(kind: str, spec: BuildSpec, code_root: Path, build_dir: Path,
                                    hint="pass cmsis= (the pinned CMSIS_5 checkout)")
         try:
             cmsis_root = cmsis()
-        except ReproError as err:
+        except ChecksumMismatch:
+            raise      # a source that is not the pinned commit is a failure, not "unavailable here"
+        except FetchError as err:
             raise StageUnavailable(f"{project.name} needs the pinned CMSIS (ARM-software/CMSIS_5): "
                                    f"{err.message}", hint=err.hint) from None
     if target is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import collections
 import re
 import select
+import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from bundle.errors import DutError
+from bundle.errors import DutError, ReproError
 
 
 def stop_process(proc: subprocess.Popen | None, grace_s: float = 5.0) -> None:
@@ -69,9 +70,29 @@ class PtyProcess:
                 return m[1]
         self.kill()
         out.close()
-        raise DutError(f"the {self.what} did not announce its serial port: "
+        ended = f" ({self._how_it_ended()})" if self.proc.returncode not in (None, -signal.SIGTERM, -signal.SIGKILL) else ""
+        raise DutError(f"the {self.what} did not announce its serial port{ended}: "
                        f"{' | '.join(list(self.tail)[-5:]) or 'no output'}",
                        hint=f"run it by hand to see why: {' '.join(self.argv)}")
+
+    def _how_it_ended(self) -> str:
+        rc = self.proc.returncode
+        if rc is not None and rc < 0:
+            try:
+                return f"killed by signal {signal.Signals(-rc).name}"
+            except ValueError:
+                return f"killed by signal {-rc}"
+        return f"exited with status {rc}"
+
+    def ended(self) -> str | None:
+        """How the process ended and its last output lines, or None while it runs."""
+        if not self.proc or self.proc.poll() is None:
+            return None
+        if self._drainer:            # everything it printed before it ended
+            self._drainer.join(2)
+        lines = [line for line in self.tail if line.strip()][-8:]
+        return (f"the {self.what} {self._how_it_ended()} during the run; its last output: "
+                f"{' | '.join(lines) if lines else '(none)'}")
 
     def _drain(self) -> None:
         for raw in iter(self.proc.stdout.readline, b""):
@@ -80,9 +101,14 @@ class PtyProcess:
     def kill(self) -> None:
         stop_process(self.proc)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A run that failed because the DUT program died (a crash, an exit) says so, with the
+        # signal or status and what the program printed, instead of the link error it caused.
+        died = self.ended() if isinstance(exc, (ReproError, OSError)) else None
         self.kill()
         if self._drainer:          # the pipe is at EOF once the process is gone
             self._drainer.join(2)
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
+        if died:
+            raise DutError(died, hint=f"run it by hand to see it fail: {' '.join(self.argv)}") from exc

@@ -35,6 +35,19 @@ def timer_scaling(core_hz: int, timer_hz: int = TIMER_HZ, shift: int = ICOUNT_SH
     return {"insn_per_tick": insn_per_tick, "insn_per_us": insn_per_us}
 
 
+# The core each published board has, and what QEMU's mps2-an386 runs instead.
+CORE_NAME = {"NUCLEO_L4R5ZI": "Cortex-M4F (STM32L4R5)", "NRF5340DK": "Cortex-M33 (nRF5340 application core)",
+             "NRF5340-DK": "Cortex-M33 (nRF5340 application core)"}
+
+
+def emulation_note(board: str) -> str:
+    """What the estimate is for this board: its clock, and its core emulated as QEMU's M4F."""
+    core = CORE_NAME.get(board, board)
+    mhz = CORE_HZ[board] // 1_000_000
+    emulated = "" if core.startswith("Cortex-M4F") else f"; the {core} is emulated as a Cortex-M4F"
+    return f"QEMU {MACHINE}, 1 instruction = 1 cycle at the board's {mhz} MHz{emulated}"
+
+
 def build_defines(board: str) -> dict[str, str]:
     core = CORE_HZ.get(board)
     if core is None:
@@ -45,8 +58,10 @@ def build_defines(board: str) -> dict[str, str]:
 
 
 def qemu_argv(program: Path) -> list[str]:
+    # semihosting: a faulting image prints why on QEMU's stdout and exits (startup_qemu.c)
     return ["qemu-system-arm", "-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
-            "-icount", f"shift={ICOUNT_SHIFT}", "-kernel", str(program)]
+            "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
+            "-kernel", str(program)]
 
 
 class QemuDut(Dut):
@@ -85,6 +100,8 @@ def read_calibration(program: Path, timeout_s: float = 60.0) -> list[dict[str, i
         buf, deadline = b"", time.monotonic() + timeout_s
         try:
             while b"calib-done" not in buf and time.monotonic() < deadline:
+                if not buf:
+                    link.write(b"g")   # the image starts on the first byte it reads
                 buf += link.read(256)
         finally:
             link.close()

@@ -22,7 +22,7 @@ from typing import Callable
 from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnavailable
 from bundle.fsutil import sha256_file as _digest, writing
 from bundle.fetch import learned
-from bundle.fetch.lock import UNSET, Archive, Lock, LockedFile, load_lock
+from bundle.fetch.lock import UNSET, Archive, GitBlob, Lock, LockedFile, git_blob_id, load_lock
 
 MIRROR_ENV = "TINYREPRO_MIRROR"
 CHUNK = 1 << 16
@@ -83,6 +83,29 @@ class Fetcher:
                 advance(entry.size)
         return self.cache_dir / "tree" / prefix.rstrip("/")
 
+    def fetch_blob(self, rel: str) -> Path:
+        """A file pinned by git blob id (lock `git_blobs:`), verified by hashing as git does,
+        materialised at `<cache>/tree/<rel>` next to the files of its tree."""
+        try:
+            entry = self.lock.git_blobs[rel]
+        except KeyError:
+            raise ConfigError(f"{rel!r} is not pinned by git blob id in {self.lock.path}",
+                              hint="see git_blobs: in artifacts/lock.yaml") from None
+        return self._materialise(entry, self._object(entry))
+
+    def fetch_blobs(self, prefix: str) -> tuple[list[Path], dict[str, str]]:
+        """Every git-blob-pinned file under `prefix`: (fetched, {path: why not}). A blob that
+        cannot be had here (offline, not in the mirror) is reported, never replaced."""
+        got, missing = [], {}
+        for rel in sorted(r for r in self.lock.git_blobs if r.startswith(prefix)):
+            try:
+                got.append(self.fetch_blob(rel))
+            except ChecksumMismatch:
+                raise
+            except FetchError as err:
+                missing[rel] = err.message
+        return got, missing
+
     def fetch_archive(self, archive_id: str) -> Path:
         """A whole pinned archive (lock `archives:`), verified; returns its cache object.
         Nothing is downloaded for an archive whose SHA-256 is UNSET."""
@@ -135,9 +158,14 @@ class Fetcher:
         return obj
 
     # -- sources ------------------------------------------------------------------
-    def _object(self, entry: LockedFile | Archive) -> Path:
-        obj = self.cache_dir / "sha256" / entry.sha256
-        if obj.is_file() and obj.stat().st_size == entry.size and _digest(obj) == entry.sha256:
+    def _object(self, entry: LockedFile | Archive | GitBlob) -> Path:
+        if isinstance(entry, GitBlob):
+            obj = self.cache_dir / "gitblob" / entry.git_blob
+            cached = obj.is_file() and git_blob_id(obj.read_bytes()) == entry.git_blob
+        else:
+            obj = self.cache_dir / "sha256" / entry.sha256
+            cached = obj.is_file() and obj.stat().st_size == entry.size and _digest(obj) == entry.sha256
+        if cached:
             self.stats.from_cache += 1
             return obj
         obj.unlink(missing_ok=True)  # a corrupt cache entry is replaced, never trusted
@@ -152,12 +180,13 @@ class Fetcher:
         else:
             self._download(entry, obj)
             self.stats.downloaded += 1
-        self.stats.bytes += entry.size
+        self.stats.bytes += obj.stat().st_size
         return obj
 
-    def _from_mirror(self, entry: LockedFile | Archive, obj: Path) -> None:
+    def _from_mirror(self, entry: LockedFile | Archive | GitBlob, obj: Path) -> None:
         src = self.mirror / entry.path
-        if src.stat().st_size != entry.size:     # refused before a byte is copied or hashed
+        size = getattr(entry, "size", None)      # a git blob's size is not pinned: its id is checked
+        if size is not None and src.stat().st_size != size:     # refused before a byte is copied or hashed
             raise ChecksumMismatch(
                 f"{entry.path}: checksum mismatch in mirror file {src}: {src.stat().st_size} bytes, "
                 f"locked {entry.size}; not copied or hashed",
@@ -176,7 +205,8 @@ class Fetcher:
 
         part = obj.with_suffix(".part")
         have = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if 0 < have < entry.size else {}
+        size = getattr(entry, "size", 0)   # a git blob's size is not pinned: no resume
+        headers = {"Range": f"bytes={have}-"} if 0 < have < size else {}
         try:
             with requests.get(entry.url, headers=headers, stream=True, timeout=self.timeout_s) as resp:
                 if resp.status_code == 404:
@@ -185,8 +215,8 @@ class Fetcher:
                 resp.raise_for_status()
                 mode = "ab" if resp.status_code == 206 else "wb"
                 start = have if resp.status_code == 206 else 0
-                with open(part, mode) as fh, _progress(self.progress and entry.size > BAR_ABOVE,
-                                                       f"download {entry.path}", entry.size, start) as advance:
+                with open(part, mode) as fh, _progress(self.progress and size > BAR_ABOVE,
+                                                       f"download {entry.path}", size, start) as advance:
                     # read1 hands over what has arrived, so a dropped connection keeps it for resume
                     while block := resp.raw.read1(CHUNK, decode_content=True):
                         fh.write(block)
@@ -206,8 +236,18 @@ class Fetcher:
 
     # -- helpers ------------------------------------------------------------------
     @staticmethod
-    def _verify(entry: LockedFile | Archive, path: Path, what: str) -> str:
-        """Size and every pinned digest (SHA-256, the publisher's MD5), in one read; returns the SHA-256."""
+    def _verify(entry: LockedFile | Archive | GitBlob, path: Path, what: str) -> str:
+        """Size and every pinned digest (SHA-256, the publisher's MD5; a git blob id), in one read;
+        returns the SHA-256."""
+        if isinstance(entry, GitBlob):
+            got = git_blob_id(path.read_bytes())
+            if got != entry.git_blob:
+                path.unlink(missing_ok=True)
+                raise ChecksumMismatch(
+                    f"{entry.path}: git blob id mismatch in {what}: got {got[:12]}…, locked {entry.git_blob[:12]}…; "
+                    "the file was not kept",
+                    hint="the source is corrupt or not the pinned version: re-sync the mirror or retry the download")
+            return _digest(path)
         size = path.stat().st_size
         want = {"sha256": entry.sha256} if entry.sha256 != UNSET else {}
         if getattr(entry, "md5", ""):

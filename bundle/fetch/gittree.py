@@ -1,8 +1,9 @@
-"""Fetch a pinned folder of a git repository (OctoML's published code tree).
+"""Fetch a pinned folder of a git repository (lock `toolchain.<name>` with repo, commit, upstream;
+today ARM-software/CMSIS_5 for the board-free DUTs' CMSIS-NN builds).
 
-The code tree has hundreds of generated files that are not mirrored, so it is not pinned
-file by file in the lock: it is pinned by commit, and git authenticates every object it
-fetches against that commit's hash. Sources, in order: the cache
+Such a source is not pinned file by file (the published tree is, in `files:`): it is pinned by
+commit, and git authenticates every object it fetches against that commit's hash. Sources,
+in order: the cache
 (`<cache>/git/<commit>/<upstream>`, complete only with its manifest), a mirror holding a
 clone at `<mirror>/git/<repo name>` (or `<name>.git`), then `https://github.com/<repo>`.
 The fetched tree gets a manifest of per-file SHA-256 sums (`MANIFEST.sha256`), which the
@@ -73,7 +74,7 @@ def read_manifest(root: Path) -> dict[str, str]:
 def verify_manifest(root: Path) -> None:
     """A cached tree is trusted only if every file still has its recorded digest."""
     if manifest_of(root) != read_manifest(root):
-        raise ChecksumMismatch(f"cached code tree {root} differs from its manifest",
+        raise ChecksumMismatch(f"cached git tree {root} differs from its manifest",
                                hint=f"delete {root.parent} and fetch again")
 
 
@@ -164,13 +165,5 @@ class GitTreeFetcher:
         self._git(work, "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD")
         if not (work / pin.upstream).is_dir():
             raise FetchError(f"{pin.repo}@{pin.commit[:12]} has no folder {pin.upstream}",
-                             hint="the lock's toolchain.octoml_code.upstream is wrong")
+                             hint="the lock's toolchain pin has the wrong upstream folder")
 
-
-def published_code(cache_dir: Path, mirror: Path | None = None, offline: bool = False,
-                   run: Runner = subprocess.run) -> Path:
-    """OctoML's closed/OctoML/code/ at the pinned commit, fetched and verified."""
-    from bundle.fetch.lock import load_lock
-
-    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    return GitTreeFetcher(cache_dir, mirror, offline, run).fetch(pin)

@@ -53,7 +53,8 @@ MODE_METRICS = {
 }
 DATASET = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
 BENCH_OF_MODEL = {v: k for k, v in DATASET.items()}
-UPSTREAM_MISSING = "upstream drops files of 4 MiB or more, so the published tree has no"
+UPSTREAM_MISSING = ("too large to mirror: pinned by git blob id in the lock (git_blobs:), fetched only "
+                    "from the network, so this tree has no")
 RUN_HINT = "the session folder is incomplete or inconsistent; fetch or rerun it"
 ON_ERROR = ("raise", "row")
 FILE_NAMES = {"log": "log.txt", "results": "results.txt", "script": "script.async",

@@ -26,7 +26,7 @@ from bundle import jsonout
 
 CSV_COLUMNS = ["section", "dut", "submitter", "system", "benchmark", "mode", "metric", "published", "reproduced",
                "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches",
-               "system_description", "board_name", "soc_name"]
+               "system_description", "board_name", "soc_name", "ratio"]
 
 
 def normalise(row: dict) -> dict:

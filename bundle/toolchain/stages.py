@@ -30,12 +30,10 @@ class StageContext:
 
 @cache
 def code_rel() -> str:
-    """OctoML's code tree inside the fetch cache (bundle.fetch.gittree's layout)."""
-    from bundle.fetch.gittree import GitPin
-    from bundle.fetch.lock import load_lock
+    """OctoML's code tree inside the fetch cache: the pinned files materialised under tree/."""
+    from bundle.dut.native_project import CODE_PREFIX
 
-    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    return f"git/{pin.commit}/{pin.upstream}".rstrip("/")
+    return f"tree/{CODE_PREFIX}".rstrip("/")
 
 
 PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"

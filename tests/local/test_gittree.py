@@ -1,4 +1,5 @@
-"""The published code tree is fetched by commit through a real git, from a mirror clone."""
+"""A git-pinned tree (lock toolchain.<name>; today CMSIS_5) is fetched by commit through a real
+git, from a mirror clone. A made-up repository stands in for it here."""
 from __future__ import annotations
 
 import subprocess
@@ -76,9 +77,13 @@ def test_pin_must_be_a_full_commit(raw):
         GitPin.from_toolchain({"octoml_code": raw}, "octoml_code")
 
 
-def test_lock_pins_the_published_code_tree():
+def test_lock_pins_cmsis_by_commit_and_the_code_tree_file_by_file(fetcher):
     from bundle.fetch.lock import load_lock
 
-    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    assert pin.upstream == UPSTREAM and pin.repo == "mlcommons/tiny_results_v1.0"
-    assert MANIFEST == "MANIFEST.sha256"
+    lock = load_lock()
+    pin = GitPin.from_toolchain(lock.toolchain, "cmsis")
+    assert pin.repo == "ARM-software/CMSIS_5" and pin.commit.startswith("51263182") and pin.upstream == "CMSIS/"
+    assert "octoml_code" not in lock.toolchain       # one mechanism for published material: files:
+    assert len(lock.under("published/octoml-v1.0/code/")) == 647
+    tree = GitTreeFetcher(fetcher.cache_dir, fetcher.mirror, offline=True).fetch(pin)   # <mirror>/git/CMSIS_5.git
+    assert (tree / "NN" / "Include" / "arm_nnfunctions.h").is_file() and MANIFEST == "MANIFEST.sha256"

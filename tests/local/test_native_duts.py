@@ -1,6 +1,7 @@
-"""Board-free exact DUTs: a firmware project in the published layout, served as a mirror clone
-through the fetch layer, compiled unchanged for this host and for QEMU's Cortex-M4F, run by
-the real runner over a real pty, and checked against the same model computed in Python."""
+"""Board-free exact DUTs: a firmware project in the published layout (a fixture, given as a local
+code tree), compiled unchanged for this host and for QEMU's Cortex-M4F, run by the real runner
+over a real pty, and checked against the same model computed in Python. The real published
+projects are tests/local/test_published_code.py."""
 from __future__ import annotations
 
 import json
@@ -17,18 +18,16 @@ from bundle.cli import main
 from bundle.dut.base import get_dut
 from bundle.dut.firmware import format_value
 from bundle.dut.native_build import HOST, NativeBuilder, Project, qemu_target
-from bundle.dut.native_project import BuildSpec, build_program, published_code_tree
+from bundle.dut.native_project import BuildSpec, build_program
 from bundle.dut.qemu import CALIBRATION, build_defines, read_calibration, timer_scaling
-from bundle.errors import ConfigError, FetchError, NetworkUnavailable, StageUnavailable
+from bundle.errors import ConfigError, DutError, NetworkUnavailable, PortGone, StageUnavailable
 from bundle.fetch.fetcher import default_cache_dir
-from bundle.fetch.gittree import GitPin
 from bundle.published.logs import parse_log
 from bundle.runner.protocol import DutClient, Link, ReplyFault
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "octoml_code"
 BUILD = "microtvm_native/NUCLEO_L4R5ZI/kws"
-UPSTREAM = "closed/OctoML/code/"
 # Compiled programs are cached by content hash: a second session reuses them.
 BUILD_DIR = default_cache_dir() / "native"
 
@@ -72,22 +71,12 @@ def fixture_model(stimulus: bytes) -> list[float]:
     return out
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture(scope="session")
 def code_tree(tmp_path_factory) -> Path:
-    """The fixture committed into a mirror clone of tiny_results_v1.0, fetched by commit."""
-    base = tmp_path_factory.mktemp("native")
-    repo = base / "mirror" / "git" / "tiny_results_v1.0"
-    shutil.copytree(FIXTURE, repo / UPSTREAM)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "fixture")
-    pin = GitPin("mlcommons/tiny_results_v1.0", _git(repo, "rev-parse", "HEAD"), UPSTREAM)
-    return published_code_tree(base / "cache", base / "mirror", offline=True, pin=pin)
+    """The fixture as a local code tree (what --code takes), copied so nothing writes into the repo."""
+    tree = tmp_path_factory.mktemp("native") / "code"
+    shutil.copytree(FIXTURE, tree)
+    return tree
 
 
 @pytest.fixture(scope="session")
@@ -354,21 +343,6 @@ def test_emulated_laps_are_not_held_to_the_host_clock():
         os.close(slave)
 
 
-# -- the real published code, when the fetch layer can reach it -----------------------------------
-@needs_host_cc
-def test_published_kws_native_on_the_host_matches_the_published_log(fetcher, published_root, tmp_path, capsys):
-    try:
-        code = published_code_tree(fetcher.cache_dir, fetcher.mirror, offline=True)
-    except FetchError as err:
-        pytest.skip(f"the published code tree cannot be fetched here: {err.message}")
-    out = tmp_path / "published-host"
-    assert main(["run", "--dut", "host", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
-                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out)]) == 0
-    ours = parse_log(out / "log.txt").outputs
-    theirs = parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs
-    assert sum(a.values == b.values for a, b in zip(ours, theirs)) == len(theirs) == 1000
-
-
 # -- `tinyrepro reproduce` runs the host DUT when the code is reachable --------------------------
 @needs_host_cc
 def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, fetcher, tmp_path):
@@ -378,9 +352,19 @@ def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, f
     from bundle.config import load_reproduce_config
     from bundle.dut.select import choose_dut
 
-    cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
+    full = stages.Context(cfg=load_reproduce_config(), run_dir=tmp_path, port=None, engine="local", base_image=None,
+                          limit=None, backends=["litert"], system="microtvm_native/NUCLEO_L4R5ZI")
+    full.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
+    # the host runs each compared system's own code (accuracy); the sim stays as a cross-check
+    assert stages._run_plan(full) == [
+        ("host", "host", "microtvm_native/NUCLEO_L4R5ZI", "kws", "accuracy"),
+        ("host", "host", "microtvm_cmsis_nn/NUCLEO_L4R5ZI", "kws", "accuracy"),
+        ("host", "host", "microtvm_cmsis_nn/NRF5340-DK", "kws", "accuracy"),
+        ("sim-litert", "litert", None, "kws", "accuracy"), ("sim-litert", "litert", None, "kws", "performance")]
+    cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"],
+                              compare_systems=["microtvm_native/NUCLEO_L4R5ZI"])
     ctx = stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=12,
-                         backends=list(cfg.sim.backends), system="microtvm_native/NUCLEO_L4R5ZI", offline=True)
+                         backends=[], system="microtvm_native/NUCLEO_L4R5ZI", offline=True)
     ctx.inputs = stages.fetch_inputs(fetcher, cfg)
     ctx.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
     runs = stages.run_benchmarks(ctx)
@@ -394,21 +378,123 @@ def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, f
     assert rows[0]["outputs_total"] == 1000 and rows[0]["outputs_equal"] == 0
 
 
+# -- failures say what happened -------------------------------------------------------------------
+def test_a_dut_program_that_dies_is_reported_with_its_signal_and_last_output():
+    """The link error a dead program causes (here: its pty is gone) becomes a DutError (exit 6)
+    naming the signal and what the program printed last."""
+    from bundle.dut.ptyproc import PtyProcess
+
+    script = "echo PTY /dev/pts/does-not-exist; echo 'booting tinyrepro'; echo 'last words'; kill -SEGV $$"
+    with pytest.raises(DutError) as err:
+        with PtyProcess(["sh", "-c", script], r"^PTY (\S+)", "host DUT program"):
+            import time
+
+            time.sleep(0.5)
+            raise PortGone("cannot open serial port /dev/pts/does-not-exist: No such file or directory")
+    assert "killed by signal SIGSEGV" in err.value.message and "last words" in err.value.message
+    assert err.value.exit_code == 6 and isinstance(err.value.__cause__, PortGone)
+
+
+def test_a_program_that_exits_before_announcing_its_port_says_how():
+    from bundle.dut.ptyproc import PtyProcess
+
+    with pytest.raises(DutError, match=r"exited with status 3.*cannot map"):
+        with PtyProcess(["sh", "-c", "echo 'cannot map board page'; exit 3"], r"^PTY (\S+)", "host DUT program"):
+            pass
+
+
+def test_a_failed_build_leads_with_the_compilers_first_error():
+    from bundle.dut.native_build import first_error
+
+    lines = ["In file included from crt/src/runtime/crt/common/crt_backend_api.c:29:",
+             "crt/src/runtime/crt/common/crt_backend_api.c: In function 'TVMBackendAllocWorkspace':",
+             "crt/src/runtime/crt/common/crt_backend_api.c:43:49: error: expected ')' before 'PRIu64'",
+             "   43 |  \"TVMBackendAllocWorkspace(%d, %d, %\" PRIu64 \", %d, %d) -> %\" PRId32,",
+             "note: 'PRIu64' is defined in header '<inttypes.h>'"]
+    assert first_error(lines) == lines[2]
+    assert first_error(["/usr/bin/ld: default_lib1.c:28957: undefined reference to `f'", "collect2: error: ld"]) \
+        .endswith("undefined reference to `f'")
+
+
+@needs_host_cc
+def test_a_board_register_write_lands_in_a_mapped_page_on_the_host(tmp_path):
+    """The nRF sources' clock-divider write (0x50005558) must not crash the host program."""
+    proj = tmp_path / "reg"
+    (proj / "src").mkdir(parents=True)
+    (proj / "CMakeLists.txt").write_text("project(reg)\n")
+    (proj / "src" / "main.cpp").write_text(r'''
+#include <stdint.h>
+#include <stdio.h>
+int main() {
+  uint32_t* clock_div = (uint32_t*)0x50005558;
+  *clock_div = 0;
+  fprintf(stderr, "<%u>\n", (unsigned)*clock_div);
+  return 0;
+}
+''')
+    built = NativeBuilder(tmp_path / "build").build(Project.load(proj), HOST)
+    done = subprocess.run([str(built.program)], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0 and "<0>" in done.stderr, done
+
+
 @needs_qemu
-def test_published_kws_native_on_qemu_matches_the_published_log(fetcher, published_root, tmp_path, capsys):
-    try:
-        code = published_code_tree(fetcher.cache_dir, fetcher.mirror, offline=True)
-    except FetchError as err:
-        pytest.skip(f"the published code tree cannot be fetched here: {err.message}")
-    out = tmp_path / "published-qemu"
-    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
-                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(out),
-                 "--limit", "10"]) == 0
-    theirs = {o.file: o.values for o in parse_log(published_root / "results" / BUILD / "accuracy" / "log.txt").outputs}
-    ours = parse_log(out / "log.txt").outputs
-    assert len(ours) == 10 and all(o.values == theirs[o.file] for o in ours)
-    perf = tmp_path / "published-qemu-perf"
-    assert main(["run", "--dut", "qemu", "--build", BUILD, "--code", str(code), "--build-dir", str(BUILD_DIR),
-                 "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror), "--out", str(perf),
-                 "--mode", "performance"]) == 0
-    print(capsys.readouterr().out)   # the estimate beside the published 144.03 ms, for the record
+def test_a_board_register_write_is_dropped_on_qemu(tmp_path):
+    """On QEMU the same write is a bus fault; the handler skips it and the program goes on."""
+    import time
+
+    import serial
+
+    from bundle.dut.ptyproc import PtyProcess
+    from bundle.dut.qemu import qemu_argv
+
+    proj = tmp_path / "reg"
+    (proj / "src").mkdir(parents=True)
+    (proj / "CMakeLists.txt").write_text("project(reg)\n")
+    (proj / "src" / "main.cpp").write_text(r'''
+#include <stdint.h>
+#include <kernel.h>
+extern "C" volatile uint32_t tinyrepro_board_accesses_dropped;
+int main() {
+  volatile uint32_t* clock_div = (uint32_t*)0x50005558;
+  *clock_div = 0;
+  printk("after-write dropped=%u\r\n", (unsigned)tinyrepro_board_accesses_dropped);
+  for (;;) k_msleep(1000);
+}
+''')
+    image = NativeBuilder(tmp_path / "build").build(Project.load(proj), qemu_target(build_defines("NRF5340DK"))).program
+    with PtyProcess(qemu_argv(image), r"char device redirected to (/dev/pts/\d+)", "QEMU DUT") as port:
+        link = serial.serial_for_url(port, timeout=0.2)
+        seen, deadline = b"", time.monotonic() + 20
+        try:
+            while b"dropped=" not in seen or not seen.endswith(b"\n") and time.monotonic() < deadline:
+                seen += link.read(256)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            link.close()
+    assert b"after-write dropped=1" in seen, seen
+
+
+@needs_qemu
+def test_a_crashing_qemu_image_exits_and_says_why(tmp_path):
+    """A real fault (here a store to unmapped memory outside the board's peripheral space) ends
+    QEMU with a status, and its last output names the fault and the faulting pc."""
+    import time
+
+    from bundle.dut.ptyproc import PtyProcess
+    from bundle.dut.qemu import qemu_argv
+
+    proj = tmp_path / "crash"
+    (proj / "src").mkdir(parents=True)
+    (proj / "CMakeLists.txt").write_text("project(crash)\n")
+    (proj / "src" / "main.cpp").write_text("#include <stdint.h>\nint main() { *(volatile uint32_t*)0x90000000u = 1; "
+                                          "for (;;) {} }\n")
+    image = NativeBuilder(tmp_path / "build").build(Project.load(proj), qemu_target(build_defines("NUCLEO_L4R5ZI"))).program
+    proc = PtyProcess(qemu_argv(image), r"char device redirected to (/dev/pts/\d+)", "QEMU DUT")
+    with pytest.raises(DutError) as err:
+        with proc:
+            deadline = time.monotonic() + 20
+            while proc.ended() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            raise PortGone("the serial port went away")
+    assert "exited with status 1" in err.value.message and "tinyrepro-qemu: hard fault pc=0x" in err.value.message

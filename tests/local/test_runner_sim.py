@@ -184,7 +184,7 @@ def test_cli_writes_run_info_for_a_sim_reached_as_a_board(fetcher, kws_model, tm
     assert json.loads((out / "run-info.json").read_text()) == {
         "dut_kind": "sim", "backend": "litert", "emulated_infer_ms": 144.03, "benchmark": "kws",
         "mode": "accuracy", "n": 1, "w": 0, "limit": 3, "stimuli": 3,
-        "system": "microtvm_native/NUCLEO_L4R5ZI"}
+        "system": "microtvm_native/NUCLEO_L4R5ZI", "input": "pinned stimuli: datasets/kws01/"}
     assert not list(out.glob(".*.part"))
 
 

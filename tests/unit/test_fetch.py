@@ -196,3 +196,54 @@ def test_archive_download_resumes_verifies_and_shows_progress(tmp_path, http_ser
         f.fetch_archive("unset")
     with pytest.raises(ConfigError, match="not pinned"):
         f.fetch_archive("nope")
+
+
+# -- files pinned by git blob id (too large to mirror) -------------------------------------------
+BLOB = b"00001.000 dut: m-results-[0.5]\n" * 1000
+
+
+def _blob_lock(tmp_path: Path, blob_id: str, url: str = "http://127.0.0.1:9/{upstream}") -> Path:
+    doc = {"version": 1, "sources": {"s": {"repo": "a/b", "commit": "a" * 40, "url": url}}, "files": [],
+           "git_blobs": [{"path": "r/ad/accuracy/log.txt", "source": "s", "upstream": "r/ad/accuracy/log.txt",
+                          "git_blob": blob_id}]}
+    path = tmp_path / "lock.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_git_blob_id_is_what_git_hash_object_prints(tmp_path):
+    import subprocess
+
+    from bundle.fetch.lock import git_blob_id
+
+    (tmp_path / "f").write_bytes(BLOB)
+    assert git_blob_id(BLOB) == subprocess.run(["git", "hash-object", str(tmp_path / "f")], capture_output=True,
+                                               text=True, check=True).stdout.strip()
+
+
+def test_a_git_blob_is_verified_by_its_id_and_a_wrong_one_refused(tmp_path):
+    from bundle.fetch.lock import git_blob_id
+
+    mirror = _mirror(tmp_path, {"r/ad/accuracy/log.txt": BLOB})
+    f = Fetcher.from_lock(_blob_lock(tmp_path, git_blob_id(BLOB)), tmp_path / "cache", mirror, offline=True,
+                          progress=False)
+    assert f.fetch_blob("r/ad/accuracy/log.txt").read_bytes() == BLOB
+    assert f.fetch_blobs("r/") == ([tmp_path / "cache" / "tree" / "r/ad/accuracy/log.txt"], {})
+    wrong = Fetcher.from_lock(_blob_lock(tmp_path, "0" * 40), tmp_path / "cache2", mirror, offline=True,
+                              progress=False)
+    with pytest.raises(ChecksumMismatch, match="git blob id mismatch"):
+        wrong.fetch_blob("r/ad/accuracy/log.txt")
+    assert not (tmp_path / "cache2" / "tree" / "r").exists()
+
+
+def test_an_unreachable_git_blob_is_reported_not_replaced(tmp_path):
+    f = Fetcher.from_lock(_blob_lock(tmp_path, "1" * 40), tmp_path / "cache", None, offline=True, progress=False)
+    got, missing = f.fetch_blobs("r/")
+    assert got == [] and "offline" in missing["r/ad/accuracy/log.txt"]
+
+
+def test_the_lock_pins_the_six_ad_accuracy_files_by_git_blob():
+    lock = load_lock()
+    assert len(lock.git_blobs) == 6
+    assert {p.split("/")[-1] for p in lock.git_blobs} == {"log.txt", "script.async"}
+    assert all("/ad/accuracy/" in p and p not in lock.files for p in lock.git_blobs)

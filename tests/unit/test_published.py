@@ -25,6 +25,11 @@ SPEC = {
     ("microtvm_cmsis_nn/NUCLEO_L4R5ZI", "ic"): (87.5, 0.98, 2.567, 20236.298),
     ("microtvm_cmsis_nn/NUCLEO_L4R5ZI", "vww"): (85.8, 0.94, 3.320, 15531.354),
     ("microtvm_cmsis_nn/NUCLEO_L4R5ZI", "ad"): (77.4, 0.86, 116.212, 443.184),
+    # nRF5340-DK: no energy mode was published
+    ("microtvm_cmsis_nn/NRF5340-DK", "kws"): (90.1, 0.99, 13.143, None),
+    ("microtvm_cmsis_nn/NRF5340-DK", "ic"): (87.5, 0.98, 3.163, None),
+    ("microtvm_cmsis_nn/NRF5340-DK", "vww"): (85.8, 0.94, 4.310, None),
+    ("microtvm_cmsis_nn/NRF5340-DK", "ad"): (77.4, 0.86, 159.579, None),
 }
 METRIC_COL = {"top1_pct": 0, "auc": 1, "throughput_ips": 2, "energy_uj": 3}
 
@@ -44,13 +49,13 @@ def _by_metric(rows, metric):
 
 
 def test_every_present_metric_is_recomputed_and_matches(rows):
-    assert Counter(r["status"] for r in _by_metric(rows, "throughput_ips")) == {"MATCH": 8}
-    assert Counter(r["status"] for r in _by_metric(rows, "latency_ms")) == {"MATCH": 8}
-    energy = _by_metric(rows, "energy_uj")
+    assert Counter(r["status"] for r in _by_metric(rows, "throughput_ips")) == {"MATCH": 12}
+    assert Counter(r["status"] for r in _by_metric(rows, "latency_ms")) == {"MATCH": 12}
+    energy = _by_metric(rows, "energy_uj")   # the two NUCLEO systems (no nRF5340-DK energy runs)
     assert len(energy) == 8 and all(r["status"] in ("MATCH", "WITHIN_TOLERANCE") for r in energy)
     for metric in ("top1_pct", "auc"):
         classifier = [r for r in _by_metric(rows, metric) if r["benchmark"] != "ad"]
-        assert Counter(r["status"] for r in classifier) == {"MATCH": 6}
+        assert Counter(r["status"] for r in classifier) == {"MATCH": 9}
     assert all("window lines match" in r["detail"] and r["detail"].startswith("5/5")
                for r in rows if r["metric"] in ("throughput_ips", "energy_uj"))
 
@@ -63,7 +68,7 @@ def test_published_values_are_the_spec_table(rows):
 
 def test_ad_accuracy_is_not_run_because_the_log_is_missing(rows):
     ad = [r for r in rows if r["benchmark"] == "ad" and r["mode"] == "accuracy"]
-    assert len(ad) == 4
+    assert len(ad) == 6
     for r in ad:
         assert r["status"] == "NOT_RUN" and r["recomputed"] is None
         assert "log.txt missing" in r["reason"] and r["published"] is not None
@@ -71,10 +76,13 @@ def test_ad_accuracy_is_not_run_because_the_log_is_missing(rows):
 
 def test_recomputed_auc_values_are_the_spec_ones(rows):
     auc = {(r["system"].split("/")[0], r["benchmark"]): round(r["recomputed"], 5)
-           for r in _by_metric(rows, "auc") if r["recomputed"] is not None}
+           for r in _by_metric(rows, "auc") if r["recomputed"] is not None and "NUCLEO" in r["system"]}
     assert auc == {("microtvm_native", "kws"): 0.99266, ("microtvm_native", "ic"): 0.98022,
                    ("microtvm_native", "vww"): 0.90065, ("microtvm_cmsis_nn", "kws"): 0.99308,
                    ("microtvm_cmsis_nn", "ic"): 0.97976, ("microtvm_cmsis_nn", "vww"): 0.93641}
+    nrf = {r["benchmark"]: round(r["recomputed"], 5) for r in _by_metric(rows, "auc")
+           if r["recomputed"] is not None and r["system"] == "microtvm_cmsis_nn/NRF5340-DK"}
+    assert nrf == {"kws": 0.99308, "ic": 0.97976, "vww": 0.93641}
 
 
 def test_without_labels_accuracy_rows_say_why(published_root):
@@ -101,7 +109,8 @@ def test_another_tree_with_other_names_works_unchanged(published_root, labels_di
 
 
 def test_rows_carry_the_matched_system_description(rows):
-    assert {(r["board_name"], r["soc_name"]) for r in rows} == {("NUCLEO-L4R5ZI", "STM32L4R5ZIT6U")}
+    assert {(r["board_name"], r["soc_name"]) for r in rows} == {("NUCLEO-L4R5ZI", "STM32L4R5ZIT6U"),
+                                                               ("nRF5340 DK", "nRF5340")}
 
 
 def test_system_matching_across_spellings_and_variants(tmp_path):
@@ -181,10 +190,10 @@ def test_results_txt_open_runner_spellings_and_duplicates(tmp_path):
 def test_cli_published_json(published_root, labels_dir, capsys):
     code = main(["published", "--source", str(published_root), "--format", "json", "--labels", str(labels_dir)])
     records = json.loads(capsys.readouterr().out)
-    assert code == 0 and len(records) == 40
+    assert code == 0 and len(records) == 56
     assert {"system", "benchmark", "metric", "published", "recomputed", "status", "reason"} <= set(records[0])
-    assert Counter(r["status"] for r in records) == {"MATCH": 32, "WITHIN_TOLERANCE": 4, "NOT_RUN": 4}
-    assert not any(r["parse_error"] for r in records) and records[0]["board_name"] == "NUCLEO-L4R5ZI"
+    assert Counter(r["status"] for r in records) == {"MATCH": 46, "WITHIN_TOLERANCE": 4, "NOT_RUN": 6}
+    assert not any(r["parse_error"] for r in records) and {r["board_name"] for r in records} == {"NUCLEO-L4R5ZI", "nRF5340 DK"}
     kws = [r for r in records if r["system"] == "microtvm_native/NUCLEO_L4R5ZI"
            and r["benchmark"] == "kws" and r["metric"] == "throughput_ips"]
     assert kws[0]["published"] == 6.943 and round(kws[0]["recomputed"], 3) == 6.943

@@ -78,22 +78,10 @@ def test_offline_without_a_code_source_names_the_root_cause(tmp_path):
     ctx = _ctx(tmp_path, upstream_block="offline run (--offline): GitHub sources are not fetched", offline=True)
     with pytest.raises(StageUnavailable) as err:
         stages.toolchain_stage(ctx, "code", set())
-    assert "neither cached nor cloned" in err.value.message and "--offline" in err.value.message
+    assert "fetch" in err.value.message     # the code tree is pinned with the published tree
     with pytest.raises(StageUnavailable) as err:
         stages.toolchain_stage(ctx, "compile", set())
     assert "tvm image" in err.value.message and "GitHub" in err.value.message
-
-
-def test_a_mirror_clone_without_the_pinned_commit_is_not_run_with_the_git_error(tmp_path):
-    repo = tmp_path / "mirror" / "git" / "tiny_results_v1.0"
-    repo.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    ctx = _ctx(tmp_path, offline=True, upstream_block="offline",
-               inputs={"cache": tmp_path / "cache", "details": {"mirror": str(tmp_path / "mirror")}})
-    with pytest.raises(StageUnavailable) as err:
-        stages.toolchain_stage(ctx, "code", set())
-    assert "could not be fetched" in err.value.message
-    assert not (tmp_path / "cache" / "git" / "c7761cf84076d601c4a0ed2ecc51e77d40696ed2").exists()
 
 
 def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
@@ -165,19 +153,15 @@ def test_report_has_a_code_diff_and_a_firmware_row_per_build(tmp_path):
     assert {r["reason"] for r in stages.firmware_section(idle, idle_pipe)} == {"stage firmware was not reached"}
 
 
-def test_a_tampered_code_tree_fails_the_code_stage_rather_than_skipping_it(tmp_path):
-    from bundle.errors import ChecksumMismatch
-    from bundle.fetch.gittree import MANIFEST, GitPin
-    from bundle.fetch.lock import load_lock
-
-    pin = GitPin.from_toolchain(load_lock().toolchain, "octoml_code")
-    tree = tmp_path / "cache" / "git" / pin.commit / pin.upstream
-    tree.mkdir(parents=True)
-    (tree / "a.c").write_text("changed\n")
-    (tree / MANIFEST).write_text(f"{'0' * 64}  a.c\n")
-    ctx = _ctx(tmp_path, offline=True, upstream_block="offline")
-    with pytest.raises(ChecksumMismatch):
-        stages.toolchain_stage(ctx, "code", set())
+def test_the_code_stage_takes_the_tree_the_fetch_stage_verified(tmp_path):
+    """The code tree is pinned file by file with the published tree: no second source."""
+    published = tmp_path / "cache" / "tree" / "published" / "octoml-v1.0"
+    (published / "code" / "microtvm_native").mkdir(parents=True)
+    (published / "code" / "microtvm_native" / "LICENSE.md").write_text("x\n")
+    ctx = _ctx(tmp_path, offline=True, upstream_block="offline",
+               inputs={"cache": tmp_path / "cache", "published": published, "details": {"mirror": None}})
+    details = stages.toolchain_stage(ctx, "code", {"fetch"})["details"]
+    assert details["files"] == 1 and ctx.inputs["code"] == published / "code"
 
 
 def test_firmware_rows_name_every_build_when_the_stage_stopped_midway(tmp_path):

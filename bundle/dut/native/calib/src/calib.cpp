@@ -1,6 +1,7 @@
 /* tinyrepro: checks the qemu DUT's clock. Spins loops of exactly 2n instructions
  * (subs + bne) and prints what k_cycle_get_32() and the microsecond uptime saw, so a test
  * can compare them with n: with one instruction per cycle, cycles = 2n and us = 2n / MHz. */
+#include <drivers/uart.h>
 #include <kernel.h>
 #include <stdint.h>
 
@@ -15,7 +16,9 @@ static void spin(uint32_t n) {
 
 int main(void) {
   const struct device* uart = device_get_binding("zephyr_console");
-  (void)uart;
+  /* Start on the host's first byte: output written before the host opens the pty is lost. */
+  unsigned char go;
+  while (uart_poll_in(uart, &go) != 0) k_msleep(1);
   static const uint32_t counts[] = {1000u, 100000u, 1000000u, 5000000u};
   for (unsigned k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
     uint32_t c0 = k_cycle_get_32();
