@@ -23,10 +23,12 @@ CODE = {
     "diff": ("bundle/diff.py", "bundle/published", "bundle/scoring.py", "bundle/data/policy.yaml",
              "bundle/errors.py"),
     "figures": ("bundle/report", "bundle/published", "bundle/scoring.py"),
+    "latency": ("bundle/dut", "bundle/runner", "bundle/commands/run.py", "bundle/published", "bundle/scoring.py",
+                "bundle/builds.py", "bundle/data", "bundle/fetch", "bundle/stimuli", "bundle/errors.py"),
     "estimate": ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
                  "bundle/toolchain/config.py"),
 }
-CACHED_STAGES = ("published-recompute", "run", "diff", "estimate", "figures")
+CACHED_STAGES = ("published-recompute", "run", "latency", "diff", "estimate", "figures")
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,6 +73,30 @@ def run(ctx, label: str, backend: str | None, benchmark: str, mode: str, dut: di
             "limit": ctx.limit if mode == "accuracy" else None, "sim": asdict(ctx.cfg.sim),
             "model": lock_entries(f"models/{MODELS[benchmark]}"), "stimuli": _stimuli(ctx, benchmark),
             "dut": dut}
+
+
+def latency(ctx, builds: list[str]) -> dict:
+    """The QEMU performance runs: the builds, their pinned code and results, the inputs each
+    benchmark loads, and the cross compiler and QEMU that build and run them."""
+    from bundle.fetch.lock import load_lock
+
+    toolchain = load_lock().toolchain
+    benchmarks = sorted({b.rsplit("/", 1)[-1] for b in builds})
+    return {"code": code_digest(*CODE["latency"]), "builds": builds,
+            "pins": {k: toolchain.get(k) for k in sorted(toolchain)}, "published": lock_entries("published/"),
+            "stimuli": {b: _stimuli(ctx, b) for b in benchmarks},
+            "tools": {t: _tool_version(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")}}
+
+
+@functools.lru_cache(maxsize=None)
+def _tool_version(tool: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"unavailable: {err}"
+    return (done.stdout.splitlines() or [""])[0]
 
 
 def diff(ctx) -> dict:

@@ -598,14 +598,23 @@ def qemu_latency(ctx: Context) -> list[dict]:
         raise StageUnavailable(reason, hint="make deps installs the cross compiler and QEMU")
     if not code_available(ctx):
         raise StageUnavailable("the published code tree was not fetched (fetch stage)")
-    rows = []
-    for build in latency_builds():
-        rows.append(_latency_row(ctx, build))
-        console.print(f"[bold]qemu[/] {build} performance: {rows[-1]['reproduced']} ms "
-                      f"(published {rows[-1]['published']} ms)")
+    from bundle import stagekeys
+
+    builds, root, cache = latency_builds(), ctx.run_dir / "runs" / "qemu", ctx.stage_cache
+    key = cache.key("latency", stagekeys.latency(ctx, builds)) if cache else None
+    hit = cache.get("latency", key, files_to=root) if cache else None
+    if hit is not None:   # the QEMU runs' folders come back with the rows
+        ctx.notes += hit["notes"]
+        ctx.run_dirs += [{**d, "dir": root / d["dir"]} for d in hit["run_dirs"]]
+        return hit["rows"]
+    notes_at, dirs_at = len(ctx.notes), len(ctx.run_dirs)
+    rows = [_latency_row(ctx, build) for build in builds]
     if not any(r["reproduced"] is not None for r in rows):
         ctx.rows += rows
         raise StageUnavailable("no build ran on QEMU: " + "; ".join(r["reason"] for r in rows[:3]))
+    if cache and all(r["verdict"] != "NOT_RUN" for r in rows):   # a failed build may be the machine's fault: retried
+        dirs = [{**d, "dir": str(Path(d["dir"]).relative_to(root))} for d in ctx.run_dirs[dirs_at:]]
+        cache.put("latency", key, {"rows": rows, "notes": ctx.notes[notes_at:], "run_dirs": dirs}, files_from=root)
     return rows
 
 
@@ -615,6 +624,7 @@ def _latency_row(ctx: Context, build: str) -> dict:
     from bundle.dut.native_project import BuildSpec
 
     spec = BuildSpec.parse(build)
+    _progress(ctx).item(f"qemu {build}")
     cache, mirror, offline = _code_source(ctx)
     out = ctx.run_dir / "runs" / "qemu" / spec.system / spec.benchmark / "performance"
     argv = ["run", "--dut", "qemu", "--build", build, "--mode", "performance", "--out", str(out),
