@@ -49,7 +49,10 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     since the runner cannot tell a pty from a board."""
     benchmark = benchmark or ctx.build.benchmark
     out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
-    command = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_DEVICE_IN_STAGE,
+    # A network port (a labgrid place's rfc2217:// URL) is reached over the network, not passed in.
+    networked = "://" in ctx.dut_port
+    command = ["python", "-m", "bundle", "run", "--dut", "board",
+               "--port", ctx.dut_port if networked else DUT_DEVICE_IN_STAGE,
                "--benchmark", benchmark, "--mode", mode, "--out", out, "--cache", "/inputs",
                "--system", ctx.build.system, "--baud", str(baud)]
     if n is not None:
@@ -69,7 +72,8 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     return StageSpec(
         name=name, image_target="runner", command=command,
         mounts=mounts,
-        devices=[f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=False, timeout_s=6 * 3600,
+        devices=[] if networked else [f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=networked,
+        timeout_s=6 * 3600,
     )
 
 
