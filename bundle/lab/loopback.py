@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bundle.dut.sim import SimProcess
 from bundle.errors import DutError
-from bundle.lab.coordinator import Coordinator, PlaceError
+from bundle.lab.coordinator import Coordinator
 
 HOST = "127.0.0.1"
 EXPORTER = "loopback"
@@ -51,11 +51,12 @@ def _tool(name: str) -> str:
 class LoopbackLab:
     def __init__(self, workdir: Path, sims: list[dict], tags: dict[str, str] | None = None,
                  start_timeout_s: float = 30.0):
-        self.workdir = Path(workdir)
         self.sims = sims
         self.tags = tags or {"board": "NUCLEO_L4R5ZI", "variant": "microtvm_native", "benchmark": "kws"}
         self.timeout = start_timeout_s
         self.address = f"{HOST}:{free_port()}"
+        # the coordinator keeps its places in its working folder: a fresh one per lab
+        self.workdir = Path(workdir) / f"lab-{self.address.rsplit(':', 1)[1]}"
         self.places = [f"loop{i}" for i in range(len(sims))]
         self._stack = contextlib.ExitStack()
         self.coordinator_proc: subprocess.Popen | None = None
@@ -97,14 +98,14 @@ class LoopbackLab:
 
     def _connect(self) -> Coordinator:
         deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return Coordinator(self.address, timeout_s=2)
-            except PlaceError:
-                if time.monotonic() > deadline or self.coordinator_proc.poll() is not None:
-                    raise DutError("the loopback labgrid coordinator did not start",
-                                   hint=f"see {self.workdir / 'coordinator.log'}") from None
-                time.sleep(0.3)
+        host, port = self.address.rsplit(":", 1)
+        while True:     # a TCP connect first: labgrid logs every refused gRPC connection
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+                return Coordinator(self.address, timeout_s=10)
+            if time.monotonic() > deadline or self.coordinator_proc.poll() is not None:
+                raise DutError("the loopback labgrid coordinator did not start",
+                               hint=f"see {self.workdir / 'coordinator.log'}")
+            time.sleep(0.2)
 
     def _wait_served(self, client: Coordinator) -> None:
         deadline = time.monotonic() + self.timeout

@@ -64,7 +64,9 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     elif sim:
         command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
                     "--emulated-infer-ms", str(sim["infer_ms"])]
-    mounts = [Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)]
+    mounts = [Mount(ctx.inputs, "/inputs", True, include=_stimuli_in_cache(benchmark)),
+              Mount(ctx.artifacts, "/artifacts", False,
+                    include=(out[len("/artifacts/"):],) if out.startswith("/artifacts/") else ())]
     if stimuli:  # a prepared set (tinyrepro stimuli): host folder named after the dataset
         inside = f"/stimuli/{Path(stimuli).name}"
         command += ["--stimuli", inside]
@@ -75,6 +77,17 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
         devices=[] if networked else [f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=networked,
         timeout_s=6 * 3600,
     )
+
+
+def _stimuli_in_cache(benchmark: str) -> tuple[str, ...]:
+    """The cache paths the runner reads for the pinned stimuli (materialised tree and the
+    verified objects behind it): all a remote engine needs to copy in (bundle/engine/remote.py)."""
+    from bundle.fetch.lock import load_lock
+    from bundle.published.parse import DATASET
+
+    dataset = DATASET[benchmark]
+    objects = sorted({f"sha256/{e.sha256}" for e in load_lock().under(f"datasets/{dataset}/")})
+    return (f"tree/datasets/{dataset}", *objects)
 
 
 def report_stage(ctx: StageContext, mode: str = "accuracy") -> StageSpec:

@@ -1,0 +1,158 @@
+"""Boards on other hosts, on loopback: a labgrid coordinator and exporter (both started here,
+on 127.0.0.1) export two software DUTs' ptys through ser2net as two places; the run stage
+acquires them, spreads the work over them in parallel through rfc2217://, and releases them.
+
+Missing labgrid or ser2net: skip here, FAIL on CI (CI=true), where `make venv deps` installs them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from bundle import stages
+from bundle.config import load_reproduce_config
+from bundle.engine.local import LocalEngine
+from bundle.lab.coordinator import Coordinator, PlaceError
+from bundle.lab.loopback import LoopbackLab, missing_tools
+from bundle.lab.run import run_on_places
+from bundle.published.logs import parse_log
+
+SYSTEM = "microtvm_native/NUCLEO_L4R5ZI"
+# The published native KWS build's latency (its performance results.txt), emulated by the sim,
+# with the UART at 115200 baud: the time a board would take.
+EMULATED = dict(baud=115200, infer_ms=146.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_tools():
+    reason = missing_tools()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+def _lab(tmp_path, kws_model, n=2, **pacing):
+    return LoopbackLab(tmp_path, [dict(backend="litert", benchmark="kws", model=kws_model, **pacing)] * n)
+
+
+def _ctx(tmp_path, fetcher, lab, limit=None) -> stages.Context:
+    cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(exist_ok=True)
+    return stages.Context(cfg=cfg, run_dir=run_dir, port=None, engine="local", base_image=None, limit=limit,
+                          backends=[], inputs={"cache": fetcher.cache_dir}, system=SYSTEM,
+                          coordinator=lab.address, places=list(lab.places))
+
+
+def _held(lab) -> dict[str, str | None]:
+    client = Coordinator(lab.address)
+    try:
+        return {name: client.acquired_by(name) for name in lab.places}
+    finally:
+        client.close()
+
+
+def test_kws_accuracy_on_two_places_in_parallel_1000_of_1000_each(tmp_path, fetcher, kws_dataset, kws_model):
+    with _lab(tmp_path, kws_model, baud=0) as lab:
+        # one accuracy run per place: the same work twice, once on each place
+        ctx = _ctx(tmp_path, fetcher, lab)
+        ctx.cfg = dataclasses.replace(ctx.cfg, compare_systems=[SYSTEM])
+        done = _run_both(ctx, lab)
+        assert set(_held(lab).values()) == {None}          # released
+    assert sorted(d["place"] for d in done) == sorted(lab.places)
+    for d in done:
+        assert d["dir"] is not None, d
+        outputs = parse_log(d["dir"] / "log.txt").outputs
+        assert len(outputs) == 1000
+        assert (d["dir"] / "results.txt").read_text().splitlines()[-2].endswith("Top-1: 90.2%")
+        info = json.loads((d["dir"] / "run-info.json").read_text())
+        assert info["dut_kind"] == "board" and info["stimuli"] == 1000
+        assert d["label"] == f"place {d['place']} (NUCLEO_L4R5ZI)" and d["system"] == SYSTEM
+
+
+def _run_both(ctx, lab):
+    """The kws accuracy item twice (one per place): the queue hands one to each place."""
+    from bundle.lab import run as lab_run
+    from bundle.lab.places import Work
+
+    original = lab_run.plan_work
+
+    def twice(*args, **kwargs):
+        work, notes = original(*args, **kwargs)
+        return work + [Work(SYSTEM, "kws", "accuracy")], notes
+
+    lab_run.plan_work = twice
+    try:
+        return run_on_places(ctx, LocalEngine(), ["kws"])
+    finally:
+        lab_run.plan_work = original
+
+
+def test_two_places_take_at_most_0_6_of_the_time_of_one_after_the_other(tmp_path, fetcher, kws_dataset, kws_model):
+    """Emulated board latency; a bounded prefix (the full 1000 per place is `make bench`)."""
+    limit = 12
+    with _lab(tmp_path, kws_model, **EMULATED) as lab:
+        ctx = _ctx(tmp_path, fetcher, lab, limit=limit)
+        start = time.monotonic()
+        for place in lab.places:            # one after the other
+            ctx.places = [place]
+            ctx.run_dir = tmp_path / f"seq-{place}"
+            ctx.run_dir.mkdir()
+            run_on_places(ctx, LocalEngine(), ["kws"])
+        sequential = time.monotonic() - start
+        ctx.places, ctx.run_dir = list(lab.places), tmp_path / "par"
+        ctx.run_dir.mkdir()
+        start = time.monotonic()
+        done = _run_both(ctx, lab)
+        parallel = time.monotonic() - start
+    print(f"{limit} stimuli per place: sequential {sequential:.1f} s, parallel {parallel:.1f} s, "
+          f"ratio {parallel / sequential:.2f}")
+    assert all(len(parse_log(d["dir"] / "log.txt").outputs) == limit for d in done)
+    assert parallel <= 0.6 * sequential
+
+
+def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(tmp_path, fetcher, kws_dataset,
+                                                                             kws_model):
+    with _lab(tmp_path, kws_model, n=1, **EMULATED) as lab:
+        ctx = _ctx(tmp_path, fetcher, lab, limit=200)
+        out = ctx.run_dir / "runs" / "places" / lab.places[0] / "kws" / "accuracy"
+
+        def kill_when_started():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                journal = out / "run.jsonl"
+                if journal.is_file() and len(journal.read_text().splitlines()) >= 5:
+                    lab.kill_exporter()
+                    return
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_when_started)
+        killer.start()
+        with pytest.raises(stages.StageUnavailable) as err:
+            run_on_places(ctx, LocalEngine(), ["kws"])
+        killer.join()
+        assert "FAILED on place loop0" in err.value.message
+        assert "exit" in err.value.message or "port" in err.value.message
+        assert _held(lab) == {lab.places[0]: None}
+    records = [json.loads(x) for x in (out / "run.jsonl").read_text().splitlines()]
+    assert 5 <= len(records) < 200
+    logged = parse_log(out / "log.txt").outputs
+    assert [f"{o.file}@{o.offset}" for o in logged] == [r["key"] for r in records]
+    assert "m-port-gone" in (out / "log.txt").read_text()
+
+
+def test_an_unknown_place_is_a_clean_error(tmp_path, kws_model):
+    with _lab(tmp_path, kws_model, n=1, baud=0) as lab:
+        client = Coordinator(lab.address)
+        try:
+            with pytest.raises(PlaceError) as err:
+                client.acquire("nosuch")
+            assert "loop0" in err.value.hint
+        finally:
+            client.close()
