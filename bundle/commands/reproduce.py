@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="the published system to reproduce, e.g. microtvm_cmsis_nn/NUCLEO_L4R5ZI: its build "
                         "is compiled and flashed, its N/W used, and a board run is diffed against it "
                         "(default: config sim.performance_system)")
-    p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto",
+    p.add_argument("--engine", choices=["auto", "docker", "docker-remote", "local"], default="auto",
                    help="where stages run: containers through the Docker engine, or this host (default: auto)")
     p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
                    help="base image for the runner image (e.g. one made by scripts/bootstrap-base-image.sh)")
