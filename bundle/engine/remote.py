@@ -164,7 +164,11 @@ def pack(mount: Mount, user: str) -> bytes:
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        root = tar.gettarinfo(str(src), arcname=".")
+        if src.exists():
+            root = tar.gettarinfo(str(src), arcname=".")
+        else:   # an output folder the stage creates
+            root = tarfile.TarInfo(".")
+            root.type, root.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(owned(root))
         for rel in mount.include or (sorted(p.name for p in src.iterdir()) if src.is_dir() else ()):
             path = src / rel

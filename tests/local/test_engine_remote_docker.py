@@ -1,8 +1,9 @@
 """A runner stage on a second Docker engine, reached through its own socket as a remote one:
 its inputs go in and its outputs come back through the Docker API, never a bind mount.
 
-The second engine is a dockerd started here (root only) with its own socket, data root and no
-bridge/iptables, and stopped at the end; the runner image is copied to it from the local engine
+The second engine is a dockerd started here (root only) with its own socket, data root, exec
+root and a bridge interface of its own (never `--bridge none`: dockerd then deletes the host's
+docker0, which the first engine's containers use), no iptables, stopped at the end; the runner image is copied to it from the local engine
 (docker save | docker load: no registry here). The DUT is a software DUT behind a loopback
 labgrid place, reached over rfc2217:// from the stage (host network: the exporter is on
 127.0.0.1). Skipped, with the reason, where a second engine cannot be started.
@@ -58,6 +59,8 @@ def _why_no_second_engine() -> str:
         return "starting a second dockerd needs root"
     if not shutil.which("dockerd"):
         return "no dockerd binary on this host"
+    if not shutil.which("ip"):
+        return "no `ip` (iproute2) to make the second engine's bridge"
     return missing_tools()
 
 
@@ -71,11 +74,12 @@ def second_engine(tmp_path_factory, local_engine):
     (root / "daemon.json").write_text("{}")        # not the host's /etc/docker/daemon.json
     sock = root / "docker.sock"
     driver = local_engine.client.info().get("Driver", "overlay2")
+    bridge = _make_bridge()
     log = open(root / "dockerd.log", "wb")
     proc = subprocess.Popen(
         ["dockerd", "--config-file", str(root / "daemon.json"), "--host", f"unix://{sock}",
          "--data-root", str(root / "data"), "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid"),
-         "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", driver],
+         "--bridge", bridge, "--iptables=false", "--ip-masq=false", "--storage-driver", driver],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"unix://{sock}"
     try:
@@ -92,7 +96,24 @@ def second_engine(tmp_path_factory, local_engine):
             proc.kill()
             proc.wait()
         log.close()
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
         shutil.rmtree(root / "data", ignore_errors=True)
+
+
+def _make_bridge() -> str:
+    """A bridge interface for the second engine only, on an address of the benchmarking range
+    (198.18.0.0/15, RFC 2544) so it meets no real network."""
+    import secrets
+
+    name = f"trbr{secrets.token_hex(3)}"
+    subnet = f"198.18.{secrets.randbelow(250) + 1}.1/24"
+    for cmd in (["ip", "link", "add", "name", name, "type", "bridge"], ["ip", "addr", "add", subnet, "dev", name],
+                ["ip", "link", "set", name, "up"]):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
+            pytest.skip(f"cannot make a bridge for a second engine: {done.stderr.strip()}")
+    return name
 
 
 def _wait_for(url: str, proc: subprocess.Popen, root: Path):

@@ -156,3 +156,36 @@ def test_an_unknown_place_is_a_clean_error(tmp_path, kws_model):
             assert "loop0" in err.value.hint
         finally:
             client.close()
+
+
+def test_reproduce_on_places_says_which_place_and_board_ran_each_row(tmp_path, fetcher, kws_dataset, kws_model):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((repo / "bundle" / "data" / "reproduce.yaml").read_text())
+    raw["modes"] = ["accuracy"]
+    config = tmp_path / "reproduce.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    with _lab(tmp_path, kws_model, baud=0) as lab:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "20", "--offline",
+             "--config", str(config), "--out", str(tmp_path / "runs"), "--cache", str(fetcher.cache_dir),
+             "--mirror", str(fetcher.mirror), "--coordinator", lab.address, "--place", " ".join(lab.places)],
+            cwd=repo, capture_output=True, text=True, timeout=600)
+        held = _held(lab)
+    assert set(held.values()) == {None}, held
+    run_dir = next((tmp_path / "runs").iterdir())
+    doc = json.loads((run_dir / "report.json").read_text())
+    rows = [r for r in doc["rows"] if r["section"] == "reproduce" and r["benchmark"] == "kws"
+            and r["mode"] == "accuracy" and r["verdict"] != "NOT_RUN"]
+    assert rows, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {r["dut"] for r in rows} <= {f"place {p} (NUCLEO_L4R5ZI)" for p in lab.places}
+    assert {r["system"] for r in rows} == {SYSTEM}
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert doc["environment"]["places"] == lab.places
+    flash = next(s for s in doc["stages"] if s["stage"] == "flash")
+    assert flash["status"] == "NOT_RUN" and "labgrid" in flash["reason"]
