@@ -39,13 +39,16 @@ def _labgrid():
 
 
 class Coordinator:
-    """One client session with a labgrid coordinator at HOST[:PORT]."""
+    """One client session with a labgrid coordinator at HOST[:PORT]. One at a time per process:
+    grpc shares the connection between channels, and the coordinator refuses a second client
+    stream from the same peer (labgrid/remote/coordinator.py, `assert peer not in self.clients`)."""
 
     def __init__(self, address: str, timeout_s: float = 10.0):
         client, self._pb = _labgrid()
         self.address = address if ":" in address else f"{address}:{DEFAULT_PORT}"
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)   # grpc.aio binds the channel to the current loop
+        # One loop per thread, shared by every session (labgrid's own helper): grpc.aio serves
+        # one loop at a time, and binds a channel to the current loop.
+        self.loop = client.ensure_event_loop()
         self.session = client.ClientSession(address=self.address, loop=self.loop)
         try:
             self._call(asyncio.wait_for(self.session.start(), timeout_s))
@@ -137,21 +140,41 @@ class Coordinator:
             self._call(self.session.stop())
         with contextlib.suppress(Exception):
             self._call(self.session.close())
-        with contextlib.suppress(Exception):
-            self.loop.close()
 
 
 @contextlib.contextmanager
 def acquired(coordinator: Coordinator, names: list[str]) -> Iterator[dict[str, Place]]:
-    """Acquire every place or none; release all of them on exit, error or interrupt."""
+    """Acquire every place or none; release all of them on exit, error or interrupt (Ctrl-C,
+    and SIGTERM, which a CI cancel sends, unwinds like Ctrl-C while places are held)."""
     held: dict[str, Place] = {}
+    with _sigterm_unwinds():
+        try:
+            for name in names:
+                held[name] = coordinator.acquire(name)
+            yield held
+        finally:
+            for name in held:
+                try:
+                    coordinator.release(name)
+                except PlaceError as err:   # keep releasing the others; say which one is still held
+                    log.warning("%s (%s)", err.message, err.hint)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
     try:
-        for name in names:
-            held[name] = coordinator.acquire(name)
-        yield held
+        yield
     finally:
-        for name in held:
-            try:
-                coordinator.release(name)
-            except PlaceError as err:   # keep releasing the others; say which one is still held
-                log.warning("%s (%s)", err.message, err.hint)
+        signal.signal(signal.SIGTERM, old)
+

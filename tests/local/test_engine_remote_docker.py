@@ -97,7 +97,16 @@ def second_engine(tmp_path_factory, local_engine):
             proc.wait()
         log.close()
         subprocess.run(["ip", "link", "delete", bridge], check=False)
-        shutil.rmtree(root / "data", ignore_errors=True)
+        _unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    """What dockerd leaves mounted under its roots (its netns bind mount), deepest first."""
+    with open("/proc/self/mounts") as fh:
+        points = [line.split()[1] for line in fh if line.split()[1].startswith(str(root) + "/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
 
 
 def _make_bridge() -> str:

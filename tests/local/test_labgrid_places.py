@@ -12,16 +12,21 @@ import os
 import threading
 import time
 
+import signal
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from bundle import stages
 from bundle.config import load_reproduce_config
 from bundle.engine.local import LocalEngine
-from bundle.lab.coordinator import Coordinator, PlaceError
+from bundle.lab.coordinator import Coordinator, PlaceError, acquired
 from bundle.lab.loopback import LoopbackLab, missing_tools
 from bundle.lab.run import run_on_places
 from bundle.published.logs import parse_log
 
+REPO = Path(__file__).resolve().parents[2]
 SYSTEM = "microtvm_native/NUCLEO_L4R5ZI"
 # The published native KWS build's latency (its performance results.txt), emulated by the sim,
 # with the UART at 115200 baud: the time a board would take.
@@ -41,6 +46,13 @@ def _lab(tmp_path, kws_model, n=2, **pacing):
     return LoopbackLab(tmp_path, [dict(backend="litert", benchmark="kws", model=kws_model, **pacing)] * n)
 
 
+@pytest.fixture(scope="module")
+def fast_lab(tmp_path_factory, kws_model):
+    """Two places whose software DUTs answer as fast as they can."""
+    with _lab(tmp_path_factory.mktemp("lab"), kws_model, baud=0) as lab:
+        yield lab
+
+
 def _ctx(tmp_path, fetcher, lab, limit=None) -> stages.Context:
     cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
     run_dir = tmp_path / "run"
@@ -58,13 +70,11 @@ def _held(lab) -> dict[str, str | None]:
         client.close()
 
 
-def test_kws_accuracy_on_two_places_in_parallel_1000_of_1000_each(tmp_path, fetcher, kws_dataset, kws_model):
-    with _lab(tmp_path, kws_model, baud=0) as lab:
-        # one accuracy run per place: the same work twice, once on each place
-        ctx = _ctx(tmp_path, fetcher, lab)
-        ctx.cfg = dataclasses.replace(ctx.cfg, compare_systems=[SYSTEM])
-        done = _run_both(ctx, lab)
-        assert set(_held(lab).values()) == {None}          # released
+def test_kws_accuracy_on_two_places_in_parallel_1000_of_1000_each(tmp_path, fetcher, kws_dataset, fast_lab):
+    lab = fast_lab
+    # one accuracy run per place: the same work twice, once on each place
+    done = _run_both(_ctx(tmp_path, fetcher, lab), lab)
+    assert set(_held(lab).values()) == {None}          # released
     assert sorted(d["place"] for d in done) == sorted(lab.places)
     for d in done:
         assert d["dir"] is not None, d
@@ -137,6 +147,7 @@ def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(t
         with pytest.raises(stages.StageUnavailable) as err:
             run_on_places(ctx, LocalEngine(), ["kws"])
         killer.join()
+        print(err.value.message)
         assert "FAILED on place loop0" in err.value.message
         assert "exit" in err.value.message or "port" in err.value.message
         assert _held(lab) == {lab.places[0]: None}
@@ -147,36 +158,53 @@ def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(t
     assert "m-port-gone" in (out / "log.txt").read_text()
 
 
-def test_an_unknown_place_is_a_clean_error(tmp_path, kws_model):
-    with _lab(tmp_path, kws_model, n=1, baud=0) as lab:
-        client = Coordinator(lab.address)
-        try:
-            with pytest.raises(PlaceError) as err:
-                client.acquire("nosuch")
-            assert "loop0" in err.value.hint
-        finally:
-            client.close()
-
-
-def test_reproduce_on_places_says_which_place_and_board_ran_each_row(tmp_path, fetcher, kws_dataset, kws_model):
-    import subprocess
+def _other_user(lab, *command: str) -> None:
+    """labgrid-client as someone else (labgrid allows one client session per process)."""
     import sys
-    from pathlib import Path
+
+    env = {**os.environ, "LG_USERNAME": "someone-else"}
+    subprocess.run([str(Path(sys.executable).with_name("labgrid-client")), "-x", lab.address, *command],
+                   env=env, check=True, capture_output=True, timeout=60)
+
+
+def test_an_unknown_or_busy_place_is_a_clean_error_and_nothing_stays_held(fast_lab):
+    lab = fast_lab
+    _other_user(lab, "-p", lab.places[1], "acquire")
+    client = Coordinator(lab.address)
+    try:
+        with pytest.raises(PlaceError) as err:
+            client.acquire("nosuch")
+        assert "loop0" in err.value.hint
+        with pytest.raises(PlaceError) as err, acquired(client, lab.places):
+            pass
+        assert "already acquired" in err.value.message and lab.places[1] in err.value.message
+        assert client.acquired_by(lab.places[0]) is None           # acquired first, released again
+        assert client.acquired_by(lab.places[1]).endswith("/someone-else")
+    finally:
+        client.close()
+        _other_user(lab, "-p", lab.places[1], "release")
+    assert set(_held(lab).values()) == {None}
+
+
+def _reproduce_argv(tmp_path, fetcher, lab, *extra) -> list[str]:
+    import sys
 
     import yaml
 
-    repo = Path(__file__).resolve().parents[2]
-    raw = yaml.safe_load((repo / "bundle" / "data" / "reproduce.yaml").read_text())
+    raw = yaml.safe_load((REPO / "bundle" / "data" / "reproduce.yaml").read_text())
     raw["modes"] = ["accuracy"]
     config = tmp_path / "reproduce.yaml"
     config.write_text(yaml.safe_dump(raw))
-    with _lab(tmp_path, kws_model, baud=0) as lab:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--limit", "20", "--offline",
-             "--config", str(config), "--out", str(tmp_path / "runs"), "--cache", str(fetcher.cache_dir),
-             "--mirror", str(fetcher.mirror), "--coordinator", lab.address, "--place", " ".join(lab.places)],
-            cwd=repo, capture_output=True, text=True, timeout=600)
-        held = _held(lab)
+    return [sys.executable, "-m", "bundle", "reproduce", "--engine", "local", "--offline", "--config", str(config),
+            "--out", str(tmp_path / "runs"), "--cache", str(fetcher.cache_dir), "--mirror", str(fetcher.mirror),
+            "--coordinator", lab.address, "--place", " ".join(lab.places), *extra]
+
+
+def test_reproduce_on_places_says_which_place_and_board_ran_each_row(tmp_path, fetcher, kws_dataset, fast_lab):
+    lab = fast_lab
+    proc = subprocess.run(_reproduce_argv(tmp_path, fetcher, lab, "--limit", "20"), cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    held = _held(lab)
     assert set(held.values()) == {None}, held
     run_dir = next((tmp_path / "runs").iterdir())
     doc = json.loads((run_dir / "report.json").read_text())
@@ -189,3 +217,28 @@ def test_reproduce_on_places_says_which_place_and_board_ran_each_row(tmp_path, f
     assert doc["environment"]["places"] == lab.places
     flash = next(s for s in doc["stages"] if s["stage"] == "flash")
     assert flash["status"] == "NOT_RUN" and "labgrid" in flash["reason"]
+
+
+def test_sigterm_during_a_run_on_places_releases_them_and_keeps_what_ran(tmp_path, fetcher, kws_dataset, fast_lab):
+    """A CI cancel: SIGTERM mid-run ends reproduce as interrupted (130), places released."""
+    lab = fast_lab
+    proc = subprocess.Popen(_reproduce_argv(tmp_path, fetcher, lab), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        journals: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            journals = list((tmp_path / "runs").glob("*/runs/places/*/kws/accuracy/run.jsonl"))
+            if journals and len(journals[0].read_text().splitlines()) >= 5:
+                break
+            time.sleep(0.2)
+        assert journals, "the run on a place never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert set(_held(lab).values()) == {None}
+    assert len(journals[0].read_text().splitlines()) >= 5
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert (run_dir / "report.json").is_file()
