@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
     p.add_argument("--kws-limit", type=int_in(1), default=None,
                    help="stimuli in the 115200-baud KWS accuracy run (default all 1000: ~5 min)")
-    p.add_argument("--places-limit", type=int, default=200,
+    p.add_argument("--places-limit", type=int_in(0), default=200,
                    help="stimuli per place in the two-place labgrid run (0: all 1000, ~18 min; default 200: ~4 min)")
     p.set_defaults(func=run)
 
