@@ -22,6 +22,12 @@ export TINYREPRO_MIRROR := $(MIRROR)
 NATIVE_DEBS := build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 # Test tier only: a real headless browser renders report.html (tests/local/test_report_browser.py).
 TEST_DEBS := chromium
+# Boards on other hosts (labgrid places): ser2net behind the labgrid exporter (the loopback tests
+# run one here).
+LAB_DEBS := ser2net
+# labgrid places to run on (make reproduce PLACES="p1 p2" COORDINATOR=host:20408).
+PLACES ?=
+COORDINATOR ?= $(LG_COORDINATOR)
 
 .PHONY: help venv deps test-deps reproduce test test-base-image bench doctor images base-image lock clean distclean
 
@@ -30,22 +36,24 @@ help: ## show this help
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a board), SYSTEM=<variant>/<board>, ENGINE=auto|docker|local,"
+	@echo "  variables: MIRROR=DIR (offline inputs), PORT=/dev/ttyACM0 (a board), SYSTEM=<variant>/<board>, ENGINE=auto|docker|docker-remote|local,"
+	@echo "             PLACES=\"p1 p2\" COORDINATOR=host:20408 (labgrid places),"
 	@echo "             REPRO_BASE_IMAGE=IMAGE (runner base), PYTEST_ARGS=..., V=1 (reproduce: stream the runs' own output)"
 
 deps: ## install the Debian packages the project needs (debootstrap, for the local base image)
 	@command -v debootstrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq debootstrap; \
 	  else echo "debootstrap missing: sudo apt-get install debootstrap"; fi; }
-	@missing=$$(for p in $(NATIVE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(NATIVE_DEBS) $(LAB_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
-	  else echo "missing for the host/qemu DUTs: sudo apt-get install" $$missing; fi; fi
+	  else echo "missing for the host/qemu DUTs and labgrid places: sudo apt-get install" $$missing; fi; fi
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-lab.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=..."; exit 3; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -r requirements-lab.lock
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
@@ -56,7 +64,8 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	if [ -z "$$base" ] && [ "$(ENGINE)" != local ] && docker info >/dev/null 2>&1; then \
 	  base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)); fi; \
 	$(PY) -m bundle $(if $(V),-v) reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
-	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base}
+	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base} \
+	  $(if $(PLACES),--coordinator "$(COORDINATOR)" --place "$(PLACES)")
 
 test-deps: ## install the Debian packages only the tests need (chromium, for the report.html test)
 	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -51,10 +51,12 @@ class Context:
     dut_choice: object = None  # bundle.dut.select.DutChoice, once the run stage has chosen
     progress: object = None    # bundle.progress.PipelineProgress: the one live display
     stage_cache: object = None # bundle.stagecache.StageCache: reuse what nothing changed
+    coordinator: str | None = None  # labgrid coordinator HOST:PORT (bundle/lab/)
+    places: list[str] = field(default_factory=list)  # labgrid places to acquire and run on
 
     @property
     def dut_kind(self) -> str:
-        return "board" if self.port else getattr(self.dut_choice, "kind", "sim")
+        return "board" if self.port or self.places else getattr(self.dut_choice, "kind", "sim")
 
 
 # -- fetch and published ------------------------------------------------------------
@@ -197,6 +199,9 @@ def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
     if name in WHAT and ctx.upstream_block:
         return f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})"
     if name == "flash":
+        if ctx.places and not ctx.port:
+            return ("flashing through labgrid is not implemented: flash each place's board on its host "
+                    "(west flash) and tag the place with the variant and benchmark it carries")
         if not ctx.port:
             return "no board attached (pass PORT=/dev/ttyACM0 with a probe on USB); the software DUT needs no flashing"
         board = next((c.zephyr_board for c in compile_configs() if c.system == ctx.system), None)
@@ -548,6 +553,9 @@ def run_benchmarks(ctx: Context) -> list[dict]:
         ctx.notes.append("run: the runner image is not available, so the run stage ran on this host (engine local)")
         from bundle.engine.base import get_engine
         engine = get_engine("local")
+    if ctx.places:
+        from bundle.lab.run import run_on_places
+        return run_on_places(ctx, engine, runnable_benchmarks(ctx))
     done = []
     for label, backend, system, benchmark, mode in _run_plan(ctx):
         out = _run_dir(ctx, label, system, benchmark, mode)
@@ -655,6 +663,8 @@ def _latency_row(ctx: Context, build: str) -> dict:
 # -- diff and report -------------------------------------------------------------------
 def _compare_with(ctx: Context, run: dict) -> tuple[list[str], str | None]:
     """The published systems a run is diffed against, and why its rows are informational."""
+    if run.get("place"):     # a labgrid place runs the system its tags name
+        return [run["system"]], None
     if run["backend"] is None:
         return [ctx.system] if ctx.system_given else list(ctx.cfg.compare_systems), None
     if run["backend"] == HOST_DUT:   # that system's own code: its outputs are compared for real
@@ -771,7 +781,7 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     from bundle.report import exit_code_for, write_report as write_files
 
     stages = [asdict(r) for r in pipe.records]
-    env = {"dut": ctx.dut_kind, "port": ctx.port, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
+    env = {"dut": ctx.dut_kind, "port": ctx.port, "coordinator": ctx.coordinator, "places": ctx.places, "engine": getattr(getattr(ctx.engine_obj, "caps", None), "name", ctx.engine),
            "backends": ctx.backends if ctx.dut_kind == "sim" else None,
            "dut_choice": getattr(ctx.dut_choice, "reason", None),
            "images": ctx.images.get("details") if ctx.images else None,
@@ -782,7 +792,7 @@ def write_report(ctx: Context, pipe: Pipeline) -> int:
     if ctx.dut_kind == "host":
         notes.insert(0, "no board attached: the published firmware code ran compiled for this host (host DUT); "
                         "its outputs are the code's own, its throughput is this CPU's and NOT_COMPARABLE")
-    elif not ctx.port:
+    elif not ctx.port and not ctx.places:
         notes.insert(0, "no board attached: a software DUT (sim) stood in; its throughput says nothing "
                         "about the board and is NOT_COMPARABLE")
     paths = write_files(ctx.rows, ctx.run_dir, "OctoML MLPerf Tiny v1.0: reproduction report",

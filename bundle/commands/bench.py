@@ -12,6 +12,8 @@ def register(sub) -> None:
     p.add_argument("--mirror", type=Path, help="offline mirror of the pinned inputs")
     p.add_argument("--kws-limit", type=int_in(1), default=None,
                    help="stimuli in the 115200-baud KWS accuracy run (default all 1000: ~5 min)")
+    p.add_argument("--places-limit", type=int_in(0), default=200,
+                   help="stimuli per place in the two-place labgrid run (0: all 1000, ~18 min; default 200: ~4 min)")
     p.set_defaults(func=run)
 
 
@@ -23,7 +25,7 @@ def run(args) -> int:
 
     fetcher = Fetcher.from_lock(mirror=args.mirror, progress=False)
     figures = run_all(fetcher.fetch("models/kws_ref_model.tflite"),
-                      fetcher.fetch_tree("datasets/kws01/"), args.kws_limit)
+                      fetcher.fetch_tree("datasets/kws01/"), args.kws_limit, args.places_limit or None)
     if args.json:
         print(jsonout.dumps(figures, indent=2))
     else:

@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (stages, builds)")
     p.add_argument("--port", default=os.environ.get("PORT") or None, help="serial port of a board (default: $PORT)")
     p.add_argument("--system", default=None, help="the system a board run would reproduce (default: config)")
-    p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto")
+    p.add_argument("--engine", choices=["auto", "docker", "docker-remote", "local"], default="auto")
     p.set_defaults(func=run)
 
 

@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="the published system to reproduce, e.g. microtvm_cmsis_nn/NUCLEO_L4R5ZI: its build "
                         "is compiled and flashed, its N/W used, and a board run is diffed against it "
                         "(default: config sim.performance_system)")
-    p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto",
+    p.add_argument("--engine", choices=["auto", "docker", "docker-remote", "local"], default="auto",
                    help="where stages run: containers through the Docker engine, or this host (default: auto)")
     p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
                    help="base image for the runner image (e.g. one made by scripts/bootstrap-base-image.sh)")
@@ -40,6 +40,11 @@ def register(sub) -> None:
                         "fetched, else the software DUT; sim always the software DUT (default: auto)")
     p.add_argument("--backends", default=None, type=backend_list,
                    help="software-DUT model runtimes, comma-separated (default: config); implies --dut sim")
+    p.add_argument("--coordinator", default=os.environ.get("LG_COORDINATOR") or None,
+                   help="labgrid coordinator HOST:PORT for --place (default: $LG_COORDINATOR)")
+    p.add_argument("--place", action="append", default=None,
+                   help="a labgrid place to acquire and run on (repeat, or space-separated; default: $PLACES); "
+                        "the benchmarks are spread over the places in parallel")
     p.add_argument("--limit", type=int_in(1), default=None, help="accuracy runs: only the first N stimuli (quick look)")
     p.add_argument("--config", type=Path, default=None, help="reproduce config YAML (default: bundle/data/reproduce.yaml)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
@@ -58,6 +63,7 @@ def run(args) -> int:
     check_system(args.system or cfg.sim.performance_system)
     stage_root = os.environ.get("TINYREPRO_STAGE_CACHE") or Path(args.cache or default_cache_dir()) / "stages"
     cache = StageCache.from_option(Path(stage_root), getattr(args, "force", None), list(CACHED_STAGES))
+    places = _places(args)
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
     verbose = bool(getattr(args, "verbose", False))
@@ -70,7 +76,7 @@ def run(args) -> int:
                          dut_request="sim" if args.backends else args.dut,
                          energy_firmware=getattr(args, "energy_firmware", False),
                          estimate=not getattr(args, "no_estimate", False), progress=progress,
-                         stage_cache=cache)
+                         stage_cache=cache, coordinator=args.coordinator, places=places)
     interrupted = False
     try:
         with _log_to_file(run_dir / "reproduce.log", verbose), progress:
@@ -114,6 +120,19 @@ def _log_to_file(path: Path, verbose: bool):
         root.setLevel(saved_level)
         for h, level in saved:
             h.setLevel(level)
+
+
+def _places(args) -> list[str]:
+    """--place (repeatable, space-separated values too) or $PLACES; they need a coordinator."""
+    from bundle.errors import UsageError
+
+    given = args.place if args.place is not None else [os.environ.get("PLACES", "")]
+    places = list(dict.fromkeys(name for value in given for name in value.split()))
+    if places and not args.coordinator:
+        raise UsageError("--place needs a labgrid coordinator", hint="--coordinator HOST:PORT or LG_COORDINATOR=HOST:PORT")
+    if places and args.port:
+        raise UsageError("--port and --place both name the DUT", hint="give one of them")
+    return places
 
 
 def _stages(pipe: Pipeline, ctx, args) -> None:

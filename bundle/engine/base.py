@@ -26,6 +26,9 @@ class Mount:
     src: str          # host path (or a ${VAR} expression when rendered for compose)
     dst: str          # path inside the stage
     read_only: bool = True
+    # What the stage reads or writes under src (relative paths); empty: all of it. A remote
+    # engine copies only these, in and (when writable) back out.
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,20 +119,21 @@ def host_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 
 
-ENGINES = ("docker", "local")
+ENGINES = ("docker", "docker-remote", "local")
 
 
 def get_engine(name: str = "auto", **kwargs) -> Engine:
     """Engine by name; "auto" picks docker when its daemon answers, else local."""
     if name == "auto":
-        from bundle.engine.docker import DockerEngine
-
-        docker_engine = DockerEngine(**kwargs)
+        docker_engine = get_engine("docker", **kwargs)
         return docker_engine if docker_engine.available()[0] else get_engine("local")
-    if name == "docker":
+    if name in ("docker", "docker-remote"):
         from bundle.engine.docker import DockerEngine
+        from bundle.engine.remote import RemoteDockerEngine, engine_is_remote
 
-        return DockerEngine(**kwargs)
+        # DOCKER_HOST=ssh://... or tcp://... (or such a docker context) cannot see this host's paths
+        remote = name == "docker-remote" or engine_is_remote()
+        return RemoteDockerEngine(**kwargs) if remote else DockerEngine(**kwargs)
     if name == "local":
         from bundle.engine.local import LocalEngine
 

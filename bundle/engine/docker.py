@@ -63,6 +63,8 @@ class DockerEngine(Engine):
         self.repo = repo
         self._client = None
         self._images: dict[str, ImageRecord] = {}
+        # Network of the stages that need one; "host" reaches a board host's exporter on loopback.
+        self.stage_network = os.environ.get("TINYREPRO_STAGE_NETWORK", "bridge")
         session_id()  # fixed now, so stage subprocesses started later share it
 
     # ------------------------------------------------------------------ engine reachability
@@ -174,7 +176,7 @@ class DockerEngine(Engine):
         return dict(
             command=list(spec.command), mounts=mounts, devices=devices, device_cgroup_rules=cgroup_rules,
             group_add=sorted(group_add), user=spec.user or host_user(), environment=env,
-            working_dir=spec.workdir, network_mode="bridge" if spec.network else "none",
+            working_dir=spec.workdir, network_mode=self.stage_network if spec.network else "none",
             cap_drop=["ALL"], security_opt=["no-new-privileges"], labels={STAGE_LABEL: spec.name, SESSION_LABEL: session_id()},
             detach=True, init=True,
         )

@@ -49,7 +49,10 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     since the runner cannot tell a pty from a board."""
     benchmark = benchmark or ctx.build.benchmark
     out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
-    command = ["python", "-m", "bundle", "run", "--dut", "board", "--port", DUT_DEVICE_IN_STAGE,
+    # A network port (a labgrid place's rfc2217:// URL) is reached over the network, not passed in.
+    networked = "://" in ctx.dut_port
+    command = ["python", "-m", "bundle", "run", "--dut", "board",
+               "--port", ctx.dut_port if networked else DUT_DEVICE_IN_STAGE,
                "--benchmark", benchmark, "--mode", mode, "--out", out, "--cache", "/inputs",
                "--system", ctx.build.system, "--baud", str(baud)]
     if n is not None:
@@ -61,7 +64,9 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     elif sim:
         command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
                     "--emulated-infer-ms", str(sim["infer_ms"])]
-    mounts = [Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", False)]
+    mounts = [Mount(ctx.inputs, "/inputs", True, include=_stimuli_in_cache(benchmark)),
+              Mount(ctx.artifacts, "/artifacts", False,
+                    include=(out[len("/artifacts/"):],) if out.startswith("/artifacts/") else ())]
     if stimuli:  # a prepared set (tinyrepro stimuli): host folder named after the dataset
         inside = f"/stimuli/{Path(stimuli).name}"
         command += ["--stimuli", inside]
@@ -69,8 +74,20 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
     return StageSpec(
         name=name, image_target="runner", command=command,
         mounts=mounts,
-        devices=[f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=False, timeout_s=6 * 3600,
+        devices=[] if networked else [f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=networked,
+        timeout_s=6 * 3600,
     )
+
+
+def _stimuli_in_cache(benchmark: str) -> tuple[str, ...]:
+    """The cache paths the runner reads for the pinned stimuli (materialised tree and the
+    verified objects behind it): all a remote engine needs to copy in (bundle/engine/remote.py)."""
+    from bundle.fetch.lock import load_lock
+    from bundle.published.parse import DATASET
+
+    dataset = DATASET[benchmark]
+    objects = sorted({f"sha256/{e.sha256}" for e in load_lock().under(f"datasets/{dataset}/")})
+    return (f"tree/datasets/{dataset}", *objects)
 
 
 def report_stage(ctx: StageContext, mode: str = "accuracy") -> StageSpec:
