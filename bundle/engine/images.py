@@ -68,6 +68,7 @@ def lock_pins() -> dict[str, str]:
 def context_files(repo: Path = REPO) -> list[Path]:
     """Relative paths of every file the Dockerfile may COPY, sorted for a stable hash."""
     fixed = [Path("Dockerfile"), Path("pyproject.toml"), Path("requirements-runner.lock"),
+             Path("requirements-tvm.lock"),
              Path("artifacts/lock.yaml")]
     sources = [
         p.relative_to(repo) for p in (repo / "bundle").rglob("*")
