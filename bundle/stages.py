@@ -148,14 +148,36 @@ def build_images(ctx: Context) -> dict:
     plans = {p.target: p for p in plan_images(HostCaps(docker=True, reachable=ctx.reachable))}
     built = {}
     for target, plan in plans.items():
+        if target == "tvm" and plan.buildable:
+            plan = plans[target] = _tvm_image(ctx, engine, plan)
         if not plan.buildable:
             ctx.notes.append(f"image {target}: not built: {plan.reason}")
             continue
-        record, _rebuilt = engine.ensure_image(target)
+        record = engine._images.get(target) or engine.ensure_image(target)[0]
         built[target] = record
     return {"built": built, "plans": plans,
             "details": {t: (vars(r) if r else None) for t, r in built.items()}
             | {f"{t} (skipped)": p.reason for t, p in plans.items() if not p.buildable}}
+
+
+def _tvm_image(ctx: Context, engine, plan):
+    """The tvm image when its (long, resumable) build has finished; it is never started here:
+    `make tvm-image` does that. Otherwise the plan says how far the build is."""
+    from dataclasses import replace
+
+    from bundle.errors import ReproError
+    from bundle.toolchain.tvm_image import TvmImage
+
+    cache, mirror, offline = _code_source(ctx)
+    try:
+        tvm = TvmImage(engine, cache, mirror, offline)
+        state = tvm.state()
+        if not state.done:
+            return replace(plan, buildable=False, reason=f"{state.describe()}; build it with `make tvm-image`")
+        engine.use_image("tvm", tvm.final_image(tvm.builder(), sink=lambda line: None))
+    except ReproError as err:
+        return replace(plan, buildable=False, reason=f"the tvm image cannot be made: {err.message}")
+    return plan
 
 
 # stage -> (image it runs in, earlier stages whose output it consumes)
@@ -194,7 +216,7 @@ def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
     from bundle.toolchain.flash import RUNNERS
 
     image, inputs_from = TOOLCHAIN[name]
-    if name in WHAT and ctx.upstream_block:
+    if name == "firmware" and ctx.upstream_block:   # the zephyr image fetches from GitHub
         return f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})"
     if name == "flash":
         if not ctx.port:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SRC_IN_CONTAINER = "/src/tvm"
 BUILD_IN_CONTAINER = "/build"
@@ -158,11 +159,13 @@ def parse_progress(text: str) -> Progress:
             continue
         m = STEP.match(line)
         if m:
-            # A resumed ninja counts only what is left: [n/left]. The first session's total is
-            # the whole build (it starts from an empty volume).
+            # A resumed ninja counts only what is left: [n/left]. The first session's largest
+            # count is the whole build (it starts from an empty volume); smaller series, such
+            # as ninja re-running cmake ([1/2]), come and go.
             n, left = int(m.group(2)), int(m.group(3))
-            total = total or left
-            done = total - (left - n)
+            if sessions <= 1:
+                total = max(total, left)
+            done = max(0, total - (left - n))
             steps_timed += 1
             last = t
         elif rest == "build done":
@@ -216,9 +219,214 @@ def start_build(client, builder_image: str, plan: BuildPlan, source_dir):
         labels={BUILD_LABEL: plan.key}, cpu_shares=256, security_opt=["no-new-privileges"])
 
 
-def read_from_volume(client, builder_image: str, plan: BuildPlan, name: str) -> str:
-    """A small text file of the build folder ('' if it is not there yet)."""
-    out = client.containers.run(builder_image, ["sh", "-c", f"cat {BUILD_IN_CONTAINER}/{name} 2>/dev/null || true"],
-                                volumes={plan.volume: {"bind": BUILD_IN_CONTAINER, "mode": "ro"}},
-                                network_mode="none", remove=True)
-    return out.decode(errors="replace")
+def read_progress(container) -> str:
+    """progress.log from the build container (running or stopped: its volume stays mounted)."""
+    import io
+    import tarfile
+
+    import docker
+
+    try:
+        stream, _ = container.get_archive(f"{BUILD_IN_CONTAINER}/{PROGRESS_LOG}")
+    except docker.errors.NotFound:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        return tar.extractfile(tar.getmembers()[0]).read().decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------------- the tvm image
+
+# The tvm image: the builder plus what the compile stage loads. TVM's Python finds libtvm.so
+# through TVM_LIBRARY_PATH (python/tvm/_ffi/libinfo.py at e3a6cb6a).
+FINAL_DOCKERFILE = """\
+FROM {builder}
+COPY tvm/ /opt/tvm/
+COPY tvm_compile.py /opt/tinyrepro/tvm_compile.py
+ENV TVM_HOME=/opt/tvm PYTHONPATH=/opt/tvm/python TVM_LIBRARY_PATH=/opt/tvm/build
+RUN python -c 'import tvm, tvm.micro, tvm.relay.frontend; from tvm.relay.op.contrib import cmsisnn; print("tvm", tvm.__version__)'
+USER 1000:1000
+WORKDIR /work
+"""
+LIBRARIES = ("libtvm.so", "libtvm_runtime.so")
+SCRIPT = Path(__file__).with_name("tvm_compile.py")
+
+
+@dataclass(frozen=True)
+class BuildState:
+    plan: BuildPlan
+    running: bool
+    progress: Progress
+    exit_code: int | None        # of the last build container, when it has stopped
+
+    @property
+    def done(self) -> bool:
+        return self.progress.finished and not self.running
+
+    def describe(self) -> str:
+        p = self.progress
+        if self.done:
+            return f"TVM build done ({p.total} steps, {_minutes(p.running_s)} of building)"
+        if not p.sessions:
+            return f"TVM build not started (volume {self.plan.volume})"
+        rate = f"{p.rate_per_min:.1f} steps/min" if p.rate_per_min else "rate unknown"
+        left = f", about {_minutes(p.remaining_s)} left" if p.remaining_s is not None else ""
+        state = "running" if self.running else (f"stopped (exit {self.exit_code})" if self.exit_code is not None
+                                                else "stopped")
+        return (f"TVM build {state}: {p.done}/{p.total or '?'} steps, {rate}{left} "
+                f"(volume {self.plan.volume}; resume: make tvm-image)")
+
+
+def _minutes(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds / 60:.0f} min"
+
+
+class TvmImage:
+    """Build state, build (resumable), and final image of `tvm` for one DockerEngine."""
+
+    def __init__(self, engine, cache_dir: Path, mirror: Path | None = None, offline: bool = False):
+        from bundle.fetch.gitsources import SourceSet
+        from bundle.fetch.lock import load_lock
+
+        self.engine = engine
+        self.cache_dir, self.mirror, self.offline = Path(cache_dir), mirror, offline
+        self.sources = SourceSet.from_toolchain(load_lock().toolchain, "tvm")
+        self.plan = BuildPlan(source_key=self.sources.key, tvm_commit=self.sources.root.commit)
+
+    @property
+    def client(self):
+        return self.engine.client
+
+    def source_dir(self) -> Path:
+        from bundle.fetch.gitsources import place
+        from bundle.fetch.gittree import GitTreeFetcher
+
+        return place(self.sources, GitTreeFetcher(self.cache_dir, self.mirror, self.offline), self.cache_dir)
+
+    def builder(self) -> str:
+        record, _ = self.engine.ensure_image("tvm-builder")
+        return record.tag
+
+    def state(self) -> BuildState:
+        """From the build container, which stays (stopped) after each session until the next
+        one replaces it: no container, no build on record."""
+        container = find_build_container(self.client, self.plan)
+        if container is None:
+            return BuildState(self.plan, False, parse_progress(""), None)
+        container.reload()
+        running = container.status == "running"
+        code = None if running else container.attrs.get("State", {}).get("ExitCode")
+        return BuildState(self.plan, running, parse_progress(read_progress(container)), code)
+
+    def final_tag(self, builder: str) -> str:
+        from bundle.engine import images as img
+
+        h = hashlib.sha256(f"{builder}\n{self.plan.key}\n{FINAL_DOCKERFILE}".encode())
+        h.update(SCRIPT.read_bytes())
+        return img.image_tag("tvm", h.hexdigest())
+
+    def find(self):
+        """The tvm image, if it is there (no build started)."""
+        import docker
+
+        try:
+            return self.client.images.get(self.final_tag(self.builder()))
+        except docker.errors.ImageNotFound:
+            return None
+
+    def build(self, wait: bool = True, sink=print) -> BuildState:
+        """Start or resume the build (a running one is joined); with `wait`, follow it to the
+        end and make the final image."""
+        builder = self.builder()
+        state = self.state()
+        if not state.done:
+            container = start_build(self.client, builder, self.plan, self.source_dir())
+            sink(f"{state.describe()}; container {container.name}")
+            if not wait:
+                return self.state()
+            self._follow(container, sink)
+            state = self.state()
+            if not state.done:
+                from bundle.errors import EngineError
+                raise EngineError(f"the TVM build stopped: {state.describe()}",
+                                  hint=f"docker logs {self.plan.container_name}; rerun make tvm-image to resume")
+        self.final_image(builder, sink)
+        return state
+
+    def _follow(self, container, sink) -> None:
+        for raw in container.logs(stream=True, follow=True, since=int(__import__("time").time())):
+            line = raw.decode(errors="replace").rstrip()
+            stamp, _, rest = line.partition(" ")
+            if rest.startswith("[") or "error" in rest.lower() or rest in ("build done",):
+                sink(rest)
+        container.wait()
+
+    def final_image(self, builder: str, sink=print):
+        import docker
+
+        tag = self.final_tag(builder)
+        try:
+            return self.client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            pass
+        from bundle.engine import images as img
+
+        sink(f"assembling {tag} from {self.plan.volume}")
+        context = self._final_context(builder)
+        labels = {img.INPUTS_LABEL: tag.split(":")[-1], img.TARGET_LABEL: "tvm", BUILD_LABEL: self.plan.key}
+        for chunk in self.client.api.build(fileobj=context, custom_context=True, tag=tag, labels=labels,
+                                           rm=True, forcerm=True, decode=True, pull=False):
+            if "error" in chunk:
+                from bundle.errors import EngineError
+                raise EngineError(f"assembling the tvm image failed: {chunk['error'].strip()}",
+                                  hint="the build volume may be incomplete: rerun make tvm-image")
+            for line in chunk.get("stream", "").splitlines():
+                if line.strip():
+                    sink(line)
+        return self.client.images.get(tag)
+
+    def _final_context(self, builder: str):
+        """Dockerfile + tvm/python (from the placed sources) + tvm/build/lib*.so (from the volume)."""
+        import io
+        import tarfile
+
+        src = self.source_dir()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            _add_bytes(tar, "Dockerfile", FINAL_DOCKERFILE.format(builder=builder).encode())
+            _add_bytes(tar, "tvm_compile.py", SCRIPT.read_bytes())
+            tar.add(src / "python", arcname="tvm/python", filter=_clean_member)
+            for name in LIBRARIES:
+                _add_bytes(tar, f"tvm/build/{name}", self._library(builder, name), mode=0o755)
+        buf.seek(0)
+        return buf
+
+    def _library(self, builder: str, name: str) -> bytes:
+        import io
+        import tarfile
+
+        holder = self.client.containers.create(builder, ["true"], network_mode="none",
+                                               volumes={self.plan.volume: {"bind": BUILD_IN_CONTAINER, "mode": "ro"}})
+        try:
+            stream, _ = holder.get_archive(f"{BUILD_IN_CONTAINER}/{name}")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                return tar.extractfile(tar.getmembers()[0]).read()
+        finally:
+            holder.remove(force=True)
+
+
+def _add_bytes(tar, name: str, data: bytes, mode: int = 0o644) -> None:
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _clean_member(info):
+    """Fixed owner and no caches: the image layer depends on the sources only."""
+    if "__pycache__" in info.name:
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
