@@ -105,13 +105,13 @@ WORKDIR /work
 FROM toolchain-base AS zephyr
 ARG PIP_INDEX_URL
 ARG ZEPHYR_VERSION=v2.7.3
-# Commit of the v2.7.3 tag, so a moved tag cannot change the build. Not found offline: fill in
-# from `git ls-remote https://github.com/zephyrproject-rtos/zephyr refs/tags/v2.7.3^{}`.
-ARG ZEPHYR_SHA=UNSET_ZEPHYR_V2_7_3_COMMIT_SHA
+# Commit of the v2.7.3 tag ("release: Zephyr 2.7.3"), so a moved tag cannot change the build;
+# provenance in artifacts/lock.yaml (toolchain.zephyr.commit), which the orchestrator passes.
+ARG ZEPHYR_SHA=003de78ce0dd213a1c7b3d159b967fb19a12aa45
 ARG ZEPHYR_SDK_VERSION=0.13.2
-# SHA-256 of zephyr-sdk-0.13.2-linux-x86_64-setup.run. Not found offline: fill in from the
-# sdk-ng v0.13.2 release page (or a verified download) before building this target.
-ARG ZEPHYR_SDK_SHA256=UNSET_ZEPHYR_SDK_0_13_2_SETUP_RUN_SHA256
+# SHA-256 of zephyr-sdk-0.13.2-linux-x86_64-setup.run; provenance in artifacts/lock.yaml
+# (toolchain.zephyr_sdk.sha256). sdk-ng published no checksum file for 0.13.2.
+ARG ZEPHYR_SDK_SHA256=334dd3bfb3ca69659b381ae2012a2188a414a6c86dec75e3eec3b0b33e11ac1e
 ARG CMSIS_SHA=51263182d16c92649a48144ba56c0945f9fce60e
 RUN set -eu; \
     case "${ZEPHYR_SHA}${ZEPHYR_SDK_SHA256}" in *UNSET_*) \

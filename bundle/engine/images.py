@@ -64,7 +64,7 @@ def lock_pins() -> dict[str, str]:
     from bundle.builds import pins
 
     t = pins()
-    return {"TVM_SHA": t["tvm"]["commit"], "CMSIS_SHA": t["cmsis"]["commit"],
+    return {"CMSIS_SHA": t["cmsis"]["commit"],
             "ZEPHYR_VERSION": t["zephyr"]["tag"], "ZEPHYR_SHA": str(t["zephyr"].get("commit") or "UNSET"),
             "ZEPHYR_SDK_VERSION": str(t["zephyr_sdk"]["version"]),
             "ZEPHYR_SDK_SHA256": str(t["zephyr_sdk"].get("sha256") or "UNSET")}
