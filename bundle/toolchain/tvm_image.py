@@ -430,3 +430,25 @@ def _clean_member(info):
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
+
+
+def find_built(client, plan: BuildPlan):
+    """The newest tvm image assembled from this plan's build, found by label (no build)."""
+    images = client.images.list(filters={"label": [f"{BUILD_LABEL}={plan.key}"]})
+    return max(images, key=lambda i: i.attrs.get("Created", ""), default=None)
+
+
+def bench_figures(engine, cache_dir: Path) -> dict:
+    """`make bench`: the TVM build's time (or, unfinished, steps done, rate and the projected
+    total) and the tvm image's size. Reads state only; builds nothing."""
+    tvm = TvmImage(engine, cache_dir)
+    state = tvm.state()
+    p = state.progress
+    out = {"tvm_build_steps_done": p.done, "tvm_build_steps_total": p.total,
+           "tvm_build_finished": state.done, "tvm_build_sessions": p.sessions,
+           "tvm_build_s": round(p.running_s), "tvm_build_rate_steps_per_min": round(p.rate_per_min or 0, 2),
+           "tvm_build_projected_total_s": None if p.projected_total_s is None else round(p.projected_total_s),
+           "tvm_build_opt_flags": tvm.plan.opt_flags, "tvm_build_jobs": tvm.plan.jobs}
+    image = find_built(engine.client, tvm.plan)
+    out["tvm_image_size_mb"] = round(image.attrs["Size"] / 1e6, 1) if image is not None else None
+    return out
