@@ -764,9 +764,10 @@ def code_diff_section(ctx: Context, pipe: Pipeline) -> list[dict]:
     for cfg in compile_configs():
         r = done.get(cfg.name)
         rows.append({"build": cfg.name, "verdict": r["verdict"], "files": r["files"],
-                     "byte_identical": r["byte_identical"], "detail": r["diff"] or ""} if r else
+                     "byte_identical": r["byte_identical"], "cause": "; ".join(r.get("causes") or []),
+                     "detail": r["diff"] or ""} if r else
                     {"build": cfg.name, "verdict": "NOT_RUN", "files": None, "byte_identical": None,
-                     "detail": _stage_reason(pipe, "codediff")})
+                     "cause": "", "detail": _stage_reason(pipe, "codediff")})
     return rows
 
 
