@@ -1,0 +1,90 @@
+"""The toolchain tier: the real compile stage, TVM e3a6cb6a in the tvm image, on the KWS model
+(native with its AutoTVM records, and CMSIS-NN), then the code diff against OctoML's published
+model code. Skips, with the build's state, when the tvm image has not been built here
+(`make test-toolchain` builds it first; building takes longer than a CI run should)."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bundle.engine.base import Mount
+from bundle.toolchain.codediff import BYTE_IDENTICAL, DIFFERENT, EQUIVALENT, compare_trees, extract_mlf, workspace_size
+from bundle.toolchain.compile import SCRIPT_IN_IMAGE, compile_stage, mlf_path
+from bundle.toolchain.config import compile_configs
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+SCRIPT = Path(__file__).resolve().parents[2] / "bundle" / "toolchain" / "tvm_compile.py"
+KWS = {c.name: c for c in compile_configs() if c.benchmark == "kws" and c.board == "NUCLEO_L4R5ZI"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from bundle.engine.docker import DockerEngine
+    from bundle.toolchain.tvm_image import TvmImage, find_built
+
+    engine = DockerEngine()
+    ok, detail = engine.available()
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no Docker engine on CI: {detail}")
+        pytest.skip(detail)
+    tvm = TvmImage(engine, Path("artifacts/cache"))
+    image = find_built(engine.client, tvm.plan)
+    if image is None:
+        pytest.skip(f"the tvm image is not built here: {tvm.state().describe()}")
+    engine.use_image("tvm", image)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def inputs(fetcher, published_root) -> Path:
+    """The fetch cache holding the models and the published tuning records, as /inputs."""
+    fetcher.fetch_tree("models/")
+    return fetcher.cache_dir
+
+
+@pytest.fixture(scope="module")
+def published_code():
+    from bundle.fetch.gittree import published_code as fetch_code
+
+    mirror = os.environ.get("TINYREPRO_MIRROR")
+    try:
+        return fetch_code(Path(os.environ.get("TINYREPRO_CACHE", "artifacts/cache")),
+                          Path(mirror) if mirror else None, offline=True)
+    except Exception as err:  # noqa: BLE001 - the code tree's source is this test's input
+        pytest.skip(f"OctoML's code tree is not available offline: {err}")
+
+
+def _compile(engine, cfg, inputs: Path, out: Path) -> Path:
+    # The script under test is the working tree's, mounted over the one the image carries.
+    spec = compile_stage(cfg, str(inputs), str(out))
+    spec = replace(spec, mounts=[*spec.mounts, Mount(str(SCRIPT), SCRIPT_IN_IMAGE, True)])
+    result = engine.run(spec, on_line=lambda line: print(f"[compile {cfg.name}] {line}"))
+    assert result.ok, result.output_tail[-20:]
+    tar = out / Path(mlf_path(cfg, "")).relative_to("/")
+    assert tar.is_file()
+    return tar
+
+
+@pytest.mark.parametrize("name", sorted(KWS))
+def test_kws_compiles_to_model_library_format_and_is_diffed(engine, inputs, published_code, tmp_path, name):
+    cfg = KWS[name]
+    tar = _compile(engine, cfg, inputs, tmp_path / "out")
+    tree = extract_mlf(tar, tmp_path / "mlf")
+    sources = sorted(p.name for p in (tree / "codegen" / "host" / "src").glob("*.c"))
+    assert "default_lib0.c" in sources and (tree / "codegen/host/include/tvmgen_default.h").is_file()
+    lib1 = (tree / "codegen/host/src/default_lib1.c").read_text()
+    assert lib1.startswith(f"// tvm target: {cfg.target}")
+    if cfg.cmsis_nn:
+        assert any((tree / "codegen/host/src" / s).read_text().startswith("// tvm target: cmsis-nn")
+                   for s in sources), "no operator was offloaded to CMSIS-NN"
+        # The configuration reproduces OctoML's memory plan for this build.
+        assert workspace_size(tree) == cfg.workspace_size
+    row = compare_trees(cfg.name, published_code / cfg.code_path / "model", tree, tmp_path / "diff" / f"{cfg.name}.diff",
+                        cfg.workspace_size)
+    print(cfg.name, row["verdict"], row["causes"])
+    assert row["verdict"] in (BYTE_IDENTICAL, EQUIVALENT, DIFFERENT)
+    assert row["verdict"] != DIFFERENT or (row["causes"] and Path(row["diff"]).is_file())
