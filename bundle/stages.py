@@ -278,6 +278,8 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
     from bundle.toolchain.codediff import compare_trees, extract_mlf
     from bundle.toolchain.config import compile_configs
 
+    from bundle.toolchain.regenerated import regenerated_tree
+
     out = _toolchain_dir(ctx)
     rows = []
     for cfg in compile_configs():
@@ -289,6 +291,11 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
             fh.write(jsonout.dumps(row) + "\n")
         rows.append(row)
         ctx.codediff_rows.append(row)
+    # The published projects with the regenerated model code swapped in: the host DUT runs them
+    # beside the published code ("host-regenerated").
+    ctx.inputs["regenerated_code"] = regenerated_tree(
+        ctx.inputs["code"], [(c.code_path, ctx.run_dir / "builds" / c.name / "model.tar") for c in compile_configs()],
+        ctx.run_dir / "code")
     return {"details": {r["build"]: r["verdict"] for r in rows}}
 
 
@@ -479,6 +486,7 @@ def _run_sink(ctx: Context, label: str, benchmark: str, mode: str, out: Path):
 
 # -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
 HOST_DUT = "host"
+HOST_REGENERATED = "host-regenerated"
 
 
 def choose_dut(ctx: Context):
@@ -504,7 +512,8 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
     out.mkdir(parents=True, exist_ok=True)
     variant, board = system.split("/")
     cache, mirror, offline = _code_source(ctx)
-    built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
+    code_root = ctx.inputs["regenerated_code"] if label == HOST_REGENERATED else ctx.dut_choice.code_root
+    built = build_program("host", BuildSpec(variant, board, benchmark), code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
 
     def run() -> dict:
@@ -529,6 +538,9 @@ def _duts(ctx: Context) -> list[tuple[str, str | None]]:
     if ctx.port:
         return [("board", None)]
     host = [("host", HOST_DUT)] if choose_dut(ctx).kind == "host" else []
+    if host and (ctx.inputs or {}).get("regenerated_code"):
+        # The compile stage's code too, when it ran: the regenerated model in the same projects.
+        host.append((HOST_REGENERATED, HOST_DUT))
     unknown = [b for b in ctx.backends if b not in ctx.cfg.sim.backends]
     if unknown:
         raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
