@@ -55,7 +55,9 @@ def build(args) -> int:
             raise StageUnavailable(f"image {target} cannot be built on this host: {plan.reason}",
                                    hint="tinyrepro doctor shows what is missing")
         if target == "tvm":
-            _build_tvm(engine, args)
+            # Named explicitly, the (long) TVM build is followed; as one of all targets it is
+            # started or resumed in the background, so `make images` does not wait hours.
+            _build_tvm(engine, args, detach=args.detach or not args.target)
             continue
         record, built = engine.ensure_image(target, force=args.force)
         print(f"{target}: {record.tag} {record.image_id[:19]} ({'built' if built else 'up to date'})")
@@ -93,13 +95,13 @@ def _tvm(engine, args):
     return TvmImage(engine, cache, Path(mirror) if mirror else None, getattr(args, "offline", False))
 
 
-def _build_tvm(engine, args) -> None:
-    """Start, resume or join the TVM build; without --detach, follow it and make the image."""
+def _build_tvm(engine, args, detach: bool) -> None:
+    """Start, resume or join the TVM build; without `detach`, follow it and make the image."""
     from bundle.engine.base import tagged_printer
 
     tvm = _tvm(engine, args)
-    state = tvm.build(wait=not args.detach, sink=tagged_printer("tvm"))
-    if args.detach and not state.done:
+    state = tvm.build(wait=not detach, sink=tagged_printer("tvm"))
+    if detach and not state.done:
         print(f"tvm: {state.describe()}")
         return
     image = tvm.find()
