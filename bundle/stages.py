@@ -173,7 +173,7 @@ def _tvm_image(ctx: Context, engine, plan):
         tvm = TvmImage(engine, cache, mirror, offline)
         state = tvm.state()
         if not state.done:
-            return replace(plan, buildable=False, reason=f"{state.describe()}; build it with `make tvm-image`")
+            return replace(plan, buildable=False, reason=state.describe())
         engine.use_image("tvm", tvm.final_image(tvm.builder(), sink=lambda line: None))
     except ReproError as err:
         return replace(plan, buildable=False, reason=f"the tvm image cannot be made: {err.message}")

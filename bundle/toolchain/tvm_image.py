@@ -270,7 +270,7 @@ class BuildState:
         if self.done:
             return f"TVM build done ({p.total} steps, {_minutes(p.running_s)} of building)"
         if not p.sessions:
-            return f"TVM build not started (volume {self.plan.volume})"
+            return f"TVM build not started (volume {self.plan.volume}; start it: make tvm-image)"
         rate = f"{p.rate_per_min:.1f} steps/min" if p.rate_per_min else "rate unknown"
         left = f", about {_minutes(p.remaining_s)} left" if p.remaining_s is not None else ""
         state = "running" if self.running else (f"stopped (exit {self.exit_code})" if self.exit_code is not None
