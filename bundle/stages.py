@@ -166,7 +166,7 @@ def _tvm_image(ctx: Context, engine, plan):
     from dataclasses import replace
 
     from bundle.errors import ReproError
-    from bundle.toolchain.tvm_image import TvmImage
+    from bundle.toolchain.tvm_image import TvmImage, find_built
 
     cache, mirror, offline = _code_source(ctx)
     try:
@@ -174,7 +174,9 @@ def _tvm_image(ctx: Context, engine, plan):
         state = tvm.state()
         if not state.done:
             return replace(plan, buildable=False, reason=state.describe())
-        engine.use_image("tvm", tvm.final_image(tvm.builder(), sink=lambda line: None))
+        image = find_built(engine.client, tvm.plan, current_script=True) \
+            or tvm.final_image(tvm.builder(), sink=lambda line: None)
+        engine.use_image("tvm", image)
     except ReproError as err:
         return replace(plan, buildable=False, reason=f"the tvm image cannot be made: {err.message}")
     return plan

@@ -28,6 +28,7 @@ VOLUME_PREFIX = "tinyrepro-tvm-build"
 PROGRESS_LOG = "progress.log"
 DONE_MARK = "BUILD-DONE"
 BUILD_LABEL = "org.tinyrepro.tvm-build"
+SCRIPT_LABEL = "org.tinyrepro.tvm-compile-script"
 
 # Options on top of TVM's cmake/config.cmake defaults (apache/tvm@e3a6cb6a). microTVM and the
 # CMSIS-NN external codegen are what OctoML's builds used; LLVM is needed by relay's constant
@@ -375,7 +376,8 @@ class TvmImage:
 
         sink(f"assembling {tag} from {self.plan.volume}")
         context = self._final_context(builder)
-        labels = {img.INPUTS_LABEL: tag.split(":")[-1], img.TARGET_LABEL: "tvm", BUILD_LABEL: self.plan.key}
+        labels = {img.INPUTS_LABEL: tag.split(":")[-1], img.TARGET_LABEL: "tvm", BUILD_LABEL: self.plan.key,
+                  SCRIPT_LABEL: script_digest()}
         for chunk in self.client.api.build(fileobj=context, custom_context=True, tag=tag, labels=labels,
                                            rm=True, forcerm=True, decode=True, pull=False):
             if "error" in chunk:
@@ -435,9 +437,15 @@ def _clean_member(info):
     return info
 
 
-def find_built(client, plan: BuildPlan):
-    """The newest tvm image assembled from this plan's build, found by label (no build)."""
-    images = client.images.list(filters={"label": [f"{BUILD_LABEL}={plan.key}"]})
+def script_digest() -> str:
+    return hashlib.sha256(SCRIPT.read_bytes()).hexdigest()[:16]
+
+
+def find_built(client, plan: BuildPlan, current_script: bool = False):
+    """The newest tvm image assembled from this plan's build, found by label (no build);
+    `current_script`: only one carrying this checkout's tvm_compile.py."""
+    labels = [f"{BUILD_LABEL}={plan.key}"] + ([f"{SCRIPT_LABEL}={script_digest()}"] if current_script else [])
+    images = client.images.list(filters={"label": labels})
     return max(images, key=lambda i: i.attrs.get("Created", ""), default=None)
 
 
