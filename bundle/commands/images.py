@@ -119,7 +119,7 @@ def status(args) -> int:
         p = state.progress
         print(json.dumps({"volume": state.plan.volume, "running": state.running, "done": state.done,
                           "steps_done": p.done, "steps_total": p.total, "sessions": p.sessions,
-                          "rate_per_min": p.rate_per_min, "building_s": p.running_s,
+                          "rate_per_min": p.rate_per_min, "recent_rate_per_min": p.recent_rate_per_min, "building_s": p.running_s,
                           "remaining_s": p.remaining_s, "projected_total_s": p.projected_total_s}, indent=2))
     else:
         print(state.describe())

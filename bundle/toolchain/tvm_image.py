@@ -119,6 +119,7 @@ def _quote(arg: str) -> str:
 
 
 STEP = re.compile(r"^(\d+) \[(\d+)/(\d+)\]")
+RECENT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,18 @@ class Progress:
     rate_per_min: float | None       # steps per minute over the build's running time
     running_s: float                 # time spent building, summed over sessions
     finished: bool
+    # steps per minute over the last RECENT_S of the latest session: the first steps (TVM's
+    # runtime) are quick, the compiler's later ones slow, and the machine's load changes
+    recent_rate_per_min: float | None = None
 
     @property
     def remaining_s(self) -> float | None:
         if self.finished:
             return 0.0
-        if not self.rate_per_min or not self.total:
+        rate = self.recent_rate_per_min or self.rate_per_min
+        if not rate or not self.total:
             return None
-        return (self.total - self.done) / self.rate_per_min * 60
+        return (self.total - self.done) / rate * 60
 
     @property
     def projected_total_s(self) -> float | None:
@@ -152,6 +157,7 @@ def parse_progress(text: str) -> Progress:
     session_start = last = None
     steps_timed = 0
     finished = False
+    stamps: list[int] = []   # step times of the latest session
     for line in text.splitlines():
         stamp, _, rest = line.partition(" ")
         if not stamp.isdigit():
@@ -162,6 +168,7 @@ def parse_progress(text: str) -> Progress:
                 running += last - session_start
             sessions += 1
             session_start, last = t, t
+            stamps = []
             continue
         m = STEP.match(line)
         if m:
@@ -173,6 +180,7 @@ def parse_progress(text: str) -> Progress:
                 total = max(total, left)
             done = max(0, total - (left - n))
             steps_timed += 1
+            stamps.append(t)
             last = t
         elif rest == "build done":
             finished = True
@@ -180,7 +188,10 @@ def parse_progress(text: str) -> Progress:
     if session_start is not None and last is not None:
         running += last - session_start
     rate = steps_timed / (running / 60) if running > 0 and steps_timed else None
-    return Progress(done, total, sessions, rate, running, finished)
+    recent = [x for x in stamps if x >= stamps[-1] - RECENT_S] if stamps else []
+    span = recent[-1] - recent[0] if recent else 0
+    recent_rate = (len(recent) - 1) / (span / 60) if len(recent) >= 10 and span > 0 else None
+    return Progress(done, total, sessions, rate, running, finished, recent_rate)
 
 
 # ---------------------------------------------------------------------------------- Docker side
@@ -275,6 +286,8 @@ class BuildState:
         if not p.sessions:
             return f"TVM build not started (volume {self.plan.volume}; start it: make tvm-image)"
         rate = f"{p.rate_per_min:.1f} steps/min" if p.rate_per_min else "rate unknown"
+        if p.recent_rate_per_min:
+            rate += f" ({p.recent_rate_per_min:.1f} in the last {RECENT_S // 60} min)"
         left = f", about {_minutes(p.remaining_s)} left" if p.remaining_s is not None else ""
         state = "running" if self.running else (f"stopped (exit {self.exit_code})" if self.exit_code is not None
                                                 else "stopped")
@@ -460,6 +473,7 @@ def bench_figures(engine, cache_dir: Path) -> dict:
     out = {"tvm_build_steps_done": p.done, "tvm_build_steps_total": p.total,
            "tvm_build_finished": state.done, "tvm_build_sessions": p.sessions,
            "tvm_build_s": round(p.running_s), "tvm_build_rate_steps_per_min": round(p.rate_per_min or 0, 2),
+           "tvm_build_recent_rate_steps_per_min": round(p.recent_rate_per_min or 0, 2),
            "tvm_build_projected_total_s": None if p.projected_total_s is None else round(p.projected_total_s),
            "tvm_build_opt_flags": tvm.plan.opt_flags, "tvm_build_jobs": tvm.plan.jobs}
     image = find_built(engine.client, tvm.plan)

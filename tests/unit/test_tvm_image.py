@@ -93,3 +93,14 @@ def test_state_says_where_the_build_lives_and_how_to_resume():
     stopped = BuildState(plan, False, parse_progress(LOG_TWO_SESSIONS), 137)
     assert "stopped (exit 137)" in stopped.describe() and not stopped.done
     assert "not started" in BuildState(plan, False, parse_progress(""), None).describe()
+
+
+def test_the_time_left_follows_the_recent_pace():
+    # 100 quick steps (1 s each), then 40 slow ones (60 s each): the last half hour is slow
+    lines = ["0 session start"] + [f"{i} [{i}/500] quick" for i in range(1, 101)]
+    lines += [f"{100 + 60 * k} [{100 + k}/500] slow" for k in range(1, 41)]
+    p = parse_progress("\n".join(lines) + "\n")
+    assert p.done == 140 and p.rate_per_min > 3
+    assert p.recent_rate_per_min == pytest.approx(1.0)
+    assert p.remaining_s == pytest.approx(360 * 60)
+    assert "in the last 30 min" in BuildState(_plan(), True, p, None).describe()
