@@ -394,7 +394,7 @@ class TvmImage:
         labels = {img.INPUTS_LABEL: tag.split(":")[-1], img.TARGET_LABEL: "tvm", BUILD_LABEL: self.plan.key,
                   SCRIPT_LABEL: script_digest()}
         for chunk in self.client.api.build(fileobj=context, custom_context=True, tag=tag, labels=labels,
-                                           rm=True, forcerm=True, decode=True, pull=False):
+                                           rm=True, forcerm=True, decode=True, pull=False, network_mode="none"):
             if "error" in chunk:
                 from bundle.errors import EngineError
                 raise EngineError(f"assembling the tvm image failed: {chunk['error'].strip()}",
