@@ -123,3 +123,49 @@ def test_the_final_image_context_holds_python_libraries_and_the_script(client_an
     assert {"tvm_compile.py", "tvm/python/tvm/__init__.py", "tvm/build/libtvm_runtime.so"} <= names
     assert not any("__pycache__" in n for n in names)
     assert dockerfile.startswith(f"FROM {builder}\n") and "TVM_LIBRARY_PATH=/opt/tvm/build" in dockerfile
+
+
+def test_a_finished_build_becomes_the_tvm_image(client_and_builder, tmp_path, monkeypatch):
+    """Build (tiny stand-in libraries), assemble the image, find it by its labels, import the
+    package inside it: the whole path from volume to `tvm` image, on the real engine."""
+    import docker
+
+    client, builder = client_and_builder
+    src = _sources(tmp_path / "src", 2)
+    for pkg in ("tvm", "tvm/micro", "tvm/relay", "tvm/relay/frontend", "tvm/relay/op", "tvm/relay/op/contrib"):
+        (src / "python" / pkg).mkdir(parents=True, exist_ok=True)
+        (src / "python" / pkg / "__init__.py").write_text("__version__ = 'stand-in'\n" if pkg == "tvm" else "")
+    (src / "python/tvm/relay/op/contrib/cmsisnn.py").write_text("")
+    plan = BuildPlan(source_key=f"test-{os.getpid()}-{time.time_ns()}", tvm_commit="0" * 40, jobs=1, nice=0)
+
+    class Engine:
+        pass
+
+    engine = Engine()
+    engine.client = client
+    tvm = tvm_image.TvmImage(engine, tmp_path / "cache")
+    monkeypatch.setattr(tvm, "plan", plan)
+    monkeypatch.setattr(tvm, "source_dir", lambda: src)
+    monkeypatch.setattr(tvm, "builder", lambda: builder)
+    image = None
+    try:
+        assert _wait(start_build(client, builder, plan, src)) == 0
+        assert tvm.state().done
+        image = tvm.final_image(builder, sink=lambda line: None)
+        assert tvm_image.find_built(client, plan, current_script=True).id == image.id
+        assert image.labels[tvm_image.BUILD_LABEL] == plan.key
+        out = client.containers.run(image.id, ["sh", "-c", "python -c 'import tvm; print(tvm.__file__)'; "
+                                               "ls /opt/tvm/build; test -f /opt/tinyrepro/tvm_compile.py"],
+                                    network_mode="none", remove=True).decode()
+        assert "/opt/tvm/python/tvm/__init__.py" in out and "libtvm.so" in out and "libtvm_runtime.so" in out
+        assert tvm.final_image(builder).id == image.id   # assembled once
+    finally:
+        if image is not None:
+            client.images.remove(image.id, force=True)
+        container = find_build_container(client, plan)
+        if container is not None:
+            container.remove(force=True)
+        try:
+            client.volumes.get(plan.volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
