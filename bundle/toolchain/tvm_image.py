@@ -55,11 +55,14 @@ CMAKE_OPTIONS: dict[str, str] = {
 # choice is in the README ("The tvm image").
 OPT_FLAGS = "-O1"
 
-# What the compile stage loads: libtvm.so (compiler + runtime) and libtvm_runtime.so, which
-# tvm.runtime falls back on. With this configuration that is ninja's whole default target (764
-# steps; libtvm.so alone 738): tests (gtest off), tvm_allvisible and the host CRT libraries are
-# not part of it.
-NINJA_TARGETS = ("tvm", "tvm_runtime")
+# What the compile stage loads: libtvm.so (compiler + runtime), libtvm_runtime.so, which
+# tvm.runtime falls back on, and standalone_crt/, the CRT sources that
+# export_model_library_format puts into every AOT/CRT archive (python/tvm/micro/
+# model_library_format.py, _make_tar; found next to libtvm.so by get_standalone_crt_dir).
+# libtvm.so already depends on it (CMakeLists.txt: add_dependencies(tvm host_standalone_crt));
+# it is named so that the image's needs are explicit. Together: 764 steps, all of ninja's
+# default target with gtest off (libtvm.so alone 738).
+NINJA_TARGETS = ("tvm", "tvm_runtime", "standalone_crt")
 JOBS = 2
 NICE = 15
 
@@ -77,9 +80,10 @@ class BuildPlan:
 
     @property
     def key(self) -> str:
-        # jobs and nice change how fast, not what: not in the key.
-        blob = json.dumps({"source": self.source_key, "options": self.options, "flags": self.opt_flags,
-                           "targets": list(self.targets)}, sort_keys=True)
+        # jobs and nice change how fast, not what; more targets only add steps to the same build
+        # folder (the commands of the others stay): none of them is in the key.
+        blob = json.dumps({"source": self.source_key, "options": self.options, "flags": self.opt_flags},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
@@ -152,7 +156,7 @@ class Progress:
 def parse_progress(text: str) -> Progress:
     """Steps done and the rate, from progress.log (several sessions append to it). A session's
     time runs from its start line to its last step line; gaps between sessions do not count."""
-    done = total = sessions = 0
+    done = total = sessions = base = 0
     running = 0.0
     session_start = last = None
     steps_timed = 0
@@ -169,16 +173,16 @@ def parse_progress(text: str) -> Progress:
             sessions += 1
             session_start, last = t, t
             stamps = []
+            base = done
             continue
         m = STEP.match(line)
         if m:
-            # A resumed ninja counts only what is left: [n/left]. The first session's largest
-            # count is the whole build (it starts from an empty volume); smaller series, such
-            # as ninja re-running cmake ([1/2]), come and go.
+            # A resumed ninja counts only what is left: [n/left], on top of what earlier
+            # sessions finished (`base`); a target added later makes the whole build larger.
+            # Short series such as ninja re-running cmake ([1/2]) come and go.
             n, left = int(m.group(2)), int(m.group(3))
-            if sessions <= 1:
-                total = max(total, left)
-            done = max(0, total - (left - n))
+            total = max(total, base + left)
+            done = base + n
             steps_timed += 1
             stamps.append(t)
             last = t
@@ -265,6 +269,7 @@ USER 1000:1000
 WORKDIR /work
 """
 LIBRARIES = ("libtvm.so", "libtvm_runtime.so")
+CRT_DIR = "standalone_crt"
 SCRIPT = Path(__file__).with_name("tvm_compile.py")
 
 
@@ -405,7 +410,8 @@ class TvmImage:
         return self.client.images.get(tag)
 
     def _final_context(self, builder: str):
-        """Dockerfile + tvm/python (from the placed sources) + tvm/build/lib*.so (from the volume)."""
+        """Dockerfile + tvm/python (from the placed sources) + tvm/build/lib*.so and
+        tvm/build/standalone_crt/ (from the volume)."""
         import io
         import tarfile
 
@@ -417,6 +423,11 @@ class TvmImage:
             tar.add(src / "python", arcname="tvm/python", filter=_clean_member)
             for name in LIBRARIES:
                 _add_bytes(tar, f"tvm/build/{name}", self._library(builder, name), mode=0o755)
+            with tarfile.open(fileobj=io.BytesIO(self._volume_tar(builder, CRT_DIR))) as crt:
+                for member in crt.getmembers():   # arcnames start with standalone_crt/
+                    member = _clean_member(member)
+                    member.name = f"tvm/build/{member.name}"
+                    tar.addfile(member, crt.extractfile(member) if member.isfile() else None)
         buf.seek(0)
         return buf
 
@@ -424,12 +435,16 @@ class TvmImage:
         import io
         import tarfile
 
+        with tarfile.open(fileobj=io.BytesIO(self._volume_tar(builder, name))) as tar:
+            return tar.extractfile(tar.getmembers()[0]).read()
+
+    def _volume_tar(self, builder: str, name: str) -> bytes:
+        """A file or folder of the build volume, as the tar docker cp gives."""
         holder = self.client.containers.create(builder, ["true"], network_mode="none",
                                                volumes={self.plan.volume: {"bind": BUILD_IN_CONTAINER, "mode": "ro"}})
         try:
             stream, _ = holder.get_archive(f"{BUILD_IN_CONTAINER}/{name}")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                return tar.extractfile(tar.getmembers()[0]).read()
+            return b"".join(stream)
         finally:
             holder.remove(force=True)
 
