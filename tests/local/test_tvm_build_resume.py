@@ -20,6 +20,9 @@ cmake_minimum_required(VERSION 3.10)
 project(fake C)
 add_library(tvm SHARED {tvm})
 add_library(tvm_runtime SHARED rt.c)
+add_custom_target(standalone_crt
+  COMMAND ${{CMAKE_COMMAND}} -E make_directory standalone_crt/include
+  COMMAND ${{CMAKE_COMMAND}} -E touch standalone_crt/include/crt_config.h)
 """
 
 
@@ -96,8 +99,9 @@ def test_a_stopped_build_resumes_where_it_stopped(client_and_builder, tmp_path):
 
 
 def test_the_final_image_context_holds_python_libraries_and_the_script(client_and_builder, tmp_path, monkeypatch):
-    """What the tvm image is assembled from, without a finished TVM build: the libraries are
-    read from the volume (stubbed here), TVM's Python package from the placed sources."""
+    """What the tvm image is assembled from, without a finished TVM build: the libraries and
+    the CRT are read from the volume (stubbed here), TVM's Python package from the placed sources."""
+    import io
     import tarfile
 
     client, builder = client_and_builder
@@ -113,14 +117,26 @@ def test_the_final_image_context_holds_python_libraries_and_the_script(client_an
     engine.client = client
     tvm = tvm_image.TvmImage(engine, tmp_path / "cache")
     monkeypatch.setattr(tvm, "source_dir", lambda: src)
-    monkeypatch.setattr(tvm, "_library", lambda builder, name: f"ELF {name}".encode())
+
+    def volume_tar(builder, name):   # what docker cp gives: the file or folder under its own name
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            files = {name: f"ELF {name}"} if name.endswith(".so") else {f"{name}/include/crt_config.h": "//"}
+            for arc, text in files.items():
+                info = tarfile.TarInfo(arc)
+                info.size, info.mode = len(text), 0o755
+                t.addfile(info, io.BytesIO(text.encode()))
+        return buf.getvalue()
+
+    monkeypatch.setattr(tvm, "_volume_tar", volume_tar)
     with tarfile.open(fileobj=tvm._final_context(builder)) as tar:
         names = set(tar.getnames())
         dockerfile = tar.extractfile("Dockerfile").read().decode()
         lib = tar.extractfile("tvm/build/libtvm.so")
         assert lib.read() == b"ELF libtvm.so"
         assert tar.getmember("tvm/build/libtvm.so").mode & 0o111
-    assert {"tvm_compile.py", "tvm/python/tvm/__init__.py", "tvm/build/libtvm_runtime.so"} <= names
+    assert {"tvm_compile.py", "tvm/python/tvm/__init__.py", "tvm/build/libtvm_runtime.so",
+            "tvm/build/standalone_crt/include/crt_config.h"} <= names
     assert not any("__pycache__" in n for n in names)
     assert dockerfile.startswith(f"FROM {builder}\n") and "TVM_LIBRARY_PATH=/opt/tvm/build" in dockerfile
 
@@ -155,7 +171,8 @@ def test_a_finished_build_becomes_the_tvm_image(client_and_builder, tmp_path, mo
         assert tvm_image.find_built(client, plan, current_script=True).id == image.id
         assert image.labels[tvm_image.BUILD_LABEL] == plan.key
         out = client.containers.run(image.id, ["sh", "-c", "python -c 'import tvm; print(tvm.__file__)'; "
-                                               "ls /opt/tvm/build; test -f /opt/tinyrepro/tvm_compile.py"],
+                                               "ls /opt/tvm/build; test -f /opt/tinyrepro/tvm_compile.py; "
+                                               "test -f /opt/tvm/build/standalone_crt/include/crt_config.h"],
                                     network_mode="none", remove=True).decode()
         assert "/opt/tvm/python/tvm/__init__.py" in out and "libtvm.so" in out and "libtvm_runtime.so" in out
         assert tvm.final_image(builder).id == image.id   # assembled once
