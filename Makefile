@@ -95,7 +95,8 @@ tvm-status: $(STAMP) ## how far the TVM build is (steps, rate, time left)
 # The toolchain tier: the real compile of KWS (native, cmsis_nn) in the tvm image. Skips with
 # the reason when the image is not there (building it takes longer than a CI run should).
 test-toolchain: tvm-image ## build the tvm image, then run the toolchain tests (real TVM compile)
-	TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) TOOLCHAIN_BASE_IMAGE=$(TOOLCHAIN_BASE_IMAGE) $(PY) -m pytest tests/toolchain $(PYTEST_ARGS)
+	TINYREPRO_TOOLCHAIN_TIER=1 TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) TOOLCHAIN_BASE_IMAGE=$(TOOLCHAIN_BASE_IMAGE) \
+	  $(PY) -m pytest tests/toolchain tests/local/test_tvm_build_resume.py $(PYTEST_ARGS)
 
 bench: $(STAMP) ## print benchmark figures (also: tinyrepro bench --json)
 	$(PY) -m bundle bench $(if $(MIRROR),--mirror $(MIRROR))
