@@ -376,12 +376,21 @@ class TvmImage:
         self.final_image(builder, sink)
         return state
 
-    def _follow(self, container, sink) -> None:
-        for raw in container.logs(stream=True, follow=True, since=int(__import__("time").time())):
+    def _follow(self, container, sink, every: int = 25) -> None:
+        """ninja's lines as they come ([n/left] of this session), and every `every` steps the
+        whole build's state (steps of all sessions, pace, time left)."""
+        import time
+
+        steps = 0
+        for raw in container.logs(stream=True, follow=True, since=int(time.time())):
             line = raw.decode(errors="replace").rstrip()
-            stamp, _, rest = line.partition(" ")
+            _stamp, _, rest = line.partition(" ")
             if rest.startswith("[") or "error" in rest.lower() or rest in ("build done",):
                 sink(rest)
+            if STEP.match(line):
+                steps += 1
+                if steps % every == 0:
+                    sink(self.state().describe())
         container.wait()
 
     def final_image(self, builder: str, sink=print):
