@@ -106,7 +106,13 @@ def test_kws_code_diff_names_a_verdict_and_causes(compiled, published_code, tmp_
     assert row["verdict"] != DIFFERENT or (row["causes"] and Path(row["diff"]).is_file())
 
 
-@pytest.mark.parametrize("name", sorted(KWS))
+NATIVE_KWS_MODEL = pytest.mark.xfail(strict=True, reason=(
+    "the published native KWS was compiled from another form of the model (output tensor 'output', "
+    "float NCHW graph; README, Known gaps): its harness does not build against the .tflite's interface"))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=NATIVE_KWS_MODEL) if n.startswith("microtvm_native")
+                                  else n for n in sorted(KWS)])
 def test_regenerated_kws_on_the_host_dut_gives_the_published_outputs(compiled, published_code, fetcher,
                                                                     published_root, tmp_path, name):
     """Closing the chain: from the .tflite file to the published outputs, 1000 of 1000, with the
