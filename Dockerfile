@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # tinyrepro images, one target per pipeline image:
 #   runner  Python 3.11 + the bundle: the run and report stages (talks to the DUT over serial)
-#   tvm     TVM built from source at the published SHA (microTVM, CMSIS-NN, LLVM): compile stage
+#   tvm-builder  what building TVM needs; the `tvm` image (TVM built from source at the published
+#           SHA: microTVM, CMSIS-NN, LLVM; the compile stage) is this plus the build's output,
+#           made by bundle/toolchain/tvm_image.py (a resumable build in a container)
 #   zephyr  Zephyr v2.7.3 + SDK 0.13.2 + CMSIS at the published SHA + openocd: firmware, flash
 #
 # Everything is pinned: base images by digest, sources by commit SHA, downloads by SHA-256.
@@ -62,10 +64,12 @@ WORKDIR /work
 CMD ["python", "-m", "bundle", "--help"]
 
 ############################################################################ toolchain-base
-# Shared by tvm and zephyr: the 2022 toolchains predate Python 3.11, so this base is Python 3.8.
+# Shared by tvm-builder and zephyr: the 2022 toolchains predate Python 3.11. The pinned default
+# is Python 3.8 on Debian bullseye; a bootstrapped bullseye base (python3 3.9, python3-venv) is
+# the same Debian release. Both get one venv, so `python`/`pip` mean the same on either base.
 FROM ${TOOLCHAIN_BASE_IMAGE:-${DEFAULT_TOOLCHAIN_BASE_IMAGE}} AS toolchain-base
 ARG APT_MIRROR
-ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1
+ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN set -eu; \
     if [ -n "${APT_MIRROR:-}" ]; then sed -i "s#http://deb.debian.org/debian#${APT_MIRROR}#g" /etc/apt/sources.list; fi; \
     apt-get update; \
@@ -73,60 +77,41 @@ RUN set -eu; \
       build-essential ca-certificates curl git ninja-build xz-utils file \
       device-tree-compiler gperf ccache dfu-util wget; \
     rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv && /opt/venv/bin/python -c 'import sys; assert sys.version_info[:2] in ((3, 8), (3, 9)), sys.version'
+ENV PATH=/opt/venv/bin:$PATH
 
-############################################################################ tvm
-FROM toolchain-base AS tvm
+############################################################################ tvm-builder
+# What building TVM needs, without TVM: its sources come from the fetch layer (TVM and its
+# submodules by commit, see artifacts/lock.yaml toolchain.tvm) and are built by
+# bundle/toolchain/tvm_image.py in a container of this image, into a build folder that
+# survives interruptions; the `tvm` image is this one plus the built library and TVM's Python
+# package. Before zephyr: the classic builder builds every stage up to --target.
+FROM toolchain-base AS tvm-builder
 ARG PIP_INDEX_URL
-# The TVM and CMSIS-NN SHAs are the ones in the published system description JSON.
-ARG TVM_SHA=e3a6cb6a1bc1764e261321713ab275461b36dcc0
-ARG CMSIS_SHA=51263182d16c92649a48144ba56c0945f9fce60e
+# LLVM: relay's FoldConstant evaluates constant subgraphs on the `llvm` CPU target
+# (src/relay/transforms/fold_constant.cc in apache/tvm@e3a6cb6a), so the compiler needs it even
+# though the generated model code is C. Debian bullseye's LLVM 11.
 ARG LLVM_VERSION=11
 RUN set -eu; apt-get update; \
-    apt-get install -y --no-install-recommends llvm-${LLVM_VERSION}-dev libtinfo-dev zlib1g-dev cmake; \
+    apt-get install -y --no-install-recommends llvm-${LLVM_VERSION}-dev libtinfo-dev zlib1g-dev libedit-dev libxml2-dev cmake; \
     rm -rf /var/lib/apt/lists/*
-# Python dependencies of TVM in early 2022, with a tflite parser of that era.
-RUN pip install ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} \
-      numpy==1.21.6 scipy==1.7.3 decorator==5.1.1 attrs==21.4.0 psutil==5.9.0 \
-      cloudpickle==2.0.0 tornado==6.1 synr==0.6.0 typing_extensions==4.1.1 \
-      tflite==2.4.0 flatbuffers==1.12 pyyaml==6.0 jinja2==3.0.3 pyserial==3.5
-# A git checkout by full commit SHA is content-addressed: the SHA is the checksum.
-RUN set -eu; \
-    git init -q /opt/tvm; cd /opt/tvm; \
-    git remote add origin https://github.com/apache/tvm.git; \
-    git fetch -q --depth 1 origin "${TVM_SHA}"; git checkout -q FETCH_HEAD; \
-    test "$(git rev-parse HEAD)" = "${TVM_SHA}"; \
-    git submodule update -q --init --recursive --depth 1
-RUN set -eu; \
-    git init -q /opt/cmsis; cd /opt/cmsis; \
-    git remote add origin https://github.com/ARM-software/CMSIS_5.git; \
-    git fetch -q --depth 1 origin "${CMSIS_SHA}"; git checkout -q FETCH_HEAD; \
-    test "$(git rev-parse HEAD)" = "${CMSIS_SHA}"
-RUN set -eu; mkdir -p /opt/tvm/build; cd /opt/tvm/build; \
-    cp ../cmake/config.cmake .; \
-    { echo 'set(USE_MICRO ON)'; echo 'set(USE_CMSISNN ON)'; \
-      echo "set(USE_LLVM llvm-config-${LLVM_VERSION})"; echo 'set(USE_MICRO_STANDALONE_RUNTIME ON)'; \
-      echo 'set(USE_LIBBACKTRACE OFF)'; } >> config.cmake; \
-    cmake -G Ninja ..; ninja; \
-    find /opt/tvm/build -name '*.o' -delete
-ENV TVM_HOME=/opt/tvm PYTHONPATH=/opt/tvm/python CMSIS_PATH=/opt/cmsis
-RUN python -c 'import tvm, tvm.micro; from tvm.relay.op.contrib import cmsisnn; print(tvm.__version__)'
-# The compile script (bundle/toolchain/tvm_compile.py) is standalone: TVM's Python API only.
-COPY bundle/toolchain/tvm_compile.py /opt/tinyrepro/tvm_compile.py
+# Python dependencies of TVM in 2022, each pinned (tflite: the TFLite frontend's flatbuffer reader).
+COPY requirements-tvm.lock /opt/tinyrepro/requirements-tvm.lock
+RUN pip install ${PIP_INDEX_URL:+--index-url "$PIP_INDEX_URL"} -r /opt/tinyrepro/requirements-tvm.lock && pip check
 RUN useradd --create-home --uid 1000 --user-group tinyrepro
-USER 1000:1000
 WORKDIR /work
 
 ############################################################################ zephyr
 FROM toolchain-base AS zephyr
 ARG PIP_INDEX_URL
 ARG ZEPHYR_VERSION=v2.7.3
-# Commit of the v2.7.3 tag, so a moved tag cannot change the build. Not found offline: fill in
-# from `git ls-remote https://github.com/zephyrproject-rtos/zephyr refs/tags/v2.7.3^{}`.
-ARG ZEPHYR_SHA=UNSET_ZEPHYR_V2_7_3_COMMIT_SHA
+# Commit of the v2.7.3 tag ("release: Zephyr 2.7.3"), so a moved tag cannot change the build;
+# provenance in artifacts/lock.yaml (toolchain.zephyr.commit), which the orchestrator passes.
+ARG ZEPHYR_SHA=003de78ce0dd213a1c7b3d159b967fb19a12aa45
 ARG ZEPHYR_SDK_VERSION=0.13.2
-# SHA-256 of zephyr-sdk-0.13.2-linux-x86_64-setup.run. Not found offline: fill in from the
-# sdk-ng v0.13.2 release page (or a verified download) before building this target.
-ARG ZEPHYR_SDK_SHA256=UNSET_ZEPHYR_SDK_0_13_2_SETUP_RUN_SHA256
+# SHA-256 of zephyr-sdk-0.13.2-linux-x86_64-setup.run; provenance in artifacts/lock.yaml
+# (toolchain.zephyr_sdk.sha256). sdk-ng published no checksum file for 0.13.2.
+ARG ZEPHYR_SDK_SHA256=334dd3bfb3ca69659b381ae2012a2188a414a6c86dec75e3eec3b0b33e11ac1e
 ARG CMSIS_SHA=51263182d16c92649a48144ba56c0945f9fce60e
 RUN set -eu; \
     case "${ZEPHYR_SHA}${ZEPHYR_SDK_SHA256}" in *UNSET_*) \

@@ -12,6 +12,9 @@ MIRROR ?= $(TINYREPRO_MIRROR)
 ENGINE ?= auto
 # Tag of the locally bootstrapped base (used when the digest-pinned one cannot be pulled).
 BASE_IMAGE ?= tinyrepro/debian-base:bookworm
+# Local tag of the bootstrapped toolchain base (Debian bullseye, TVM's era), used when the
+# digest-pinned python:3.8-slim-bullseye cannot be pulled.
+TOOLCHAIN_BASE_IMAGE ?= tinyrepro/debian-base:bullseye
 # Force the runner's base for `make reproduce` (default: pinned digest, else bootstrapped).
 REPRO_BASE_IMAGE ?=
 PYTEST_ARGS ?=
@@ -29,7 +32,7 @@ LAB_DEBS := ser2net
 PLACES ?=
 COORDINATOR ?= $(LG_COORDINATOR)
 
-.PHONY: help venv deps test-deps reproduce test test-base-image bench doctor images base-image lock clean distclean
+.PHONY: help venv deps test-deps reproduce test test-base-image test-toolchain bench doctor images base-image toolchain-base-image tvm-image tvm-status lock clean distclean
 
 help: ## show this help
 	@echo "tinyrepro: reproduce the OctoML MLPerf Tiny v1.0 results"
@@ -63,6 +66,7 @@ reproduce: $(STAMP) deps ## fetch, recompute, run what this host can, diff, repo
 	@base="$(REPRO_BASE_IMAGE)"; \
 	if [ -z "$$base" ] && [ "$(ENGINE)" != local ] && docker info >/dev/null 2>&1; then \
 	  base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)); fi; \
+	if docker image inspect $(TOOLCHAIN_BASE_IMAGE) >/dev/null 2>&1; then export TOOLCHAIN_BASE_IMAGE=$(TOOLCHAIN_BASE_IMAGE); fi; \
 	$(PY) -m bundle $(if $(V),-v) reproduce $(if $(MIRROR),--mirror $(MIRROR)) --engine $(ENGINE) \
 	  $(if $(PORT),--port $(PORT)) $(if $(SYSTEM),--system $(SYSTEM)) $${base:+--base-image $$base} \
 	  $(if $(PLACES),--coordinator "$(COORDINATOR)" --place "$(PLACES)")
@@ -81,6 +85,27 @@ test: $(STAMP) deps test-deps test-base-image ## run the test suite (unit, local
 test-base-image: deps
 	@if docker info >/dev/null 2>&1; then bash scripts/bootstrap-base-image.sh $(BASE_IMAGE); \
 	else echo "no Docker engine: the container tests will be skipped (CI fails them)"; fi
+
+# The tvm image: TVM e3a6cb6a built from pinned sources (TVM and its submodules through the
+# fetch layer). 1-2 h on 2 cores, in a container whose build folder is a Docker volume: an
+# interrupted build resumes where it stopped. DETACH=1 starts/resumes it in the background.
+toolchain-base-image: deps ## bootstrap the local Debian bullseye base of the tvm/zephyr images
+	SUITE=bullseye bash scripts/bootstrap-base-image.sh $(TOOLCHAIN_BASE_IMAGE)
+
+tvm-image: $(STAMP) deps ## build (or resume) the tvm image from pinned sources; DETACH=1 to background it
+	@base=$$(bash scripts/ensure-base-image.sh $(BASE_IMAGE)) && \
+	tbase=$$(SUITE=bullseye bash scripts/ensure-base-image.sh $(TOOLCHAIN_BASE_IMAGE) DEFAULT_TOOLCHAIN_BASE_IMAGE) && \
+	$(PY) -m bundle images build --target tvm --base-image "$$base" --toolchain-base-image "$$tbase" \
+	  $(if $(MIRROR),--mirror $(MIRROR)) $(if $(DETACH),--detach)
+
+tvm-status: $(STAMP) ## how far the TVM build is (steps, rate, time left)
+	$(PY) -m bundle images status
+
+# The toolchain tier: the real compile of KWS (native, cmsis_nn) in the tvm image. Skips with
+# the reason when the image is not there (building it takes longer than a CI run should).
+test-toolchain: tvm-image ## build the tvm image, then run the toolchain tests (real TVM compile)
+	TINYREPRO_TOOLCHAIN_TIER=1 TINYREPRO_BASE_IMAGE=$(BASE_IMAGE) TOOLCHAIN_BASE_IMAGE=$(TOOLCHAIN_BASE_IMAGE) \
+	  $(PY) -m pytest tests/toolchain tests/local/test_tvm_build_resume.py $(PYTEST_ARGS)
 
 bench: $(STAMP) ## print benchmark figures (also: tinyrepro bench --json)
 	$(PY) -m bundle bench $(if $(MIRROR),--mirror $(MIRROR))

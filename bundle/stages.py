@@ -150,14 +150,38 @@ def build_images(ctx: Context) -> dict:
     plans = {p.target: p for p in plan_images(HostCaps(docker=True, reachable=ctx.reachable))}
     built = {}
     for target, plan in plans.items():
+        if target == "tvm" and plan.buildable:
+            plan = plans[target] = _tvm_image(ctx, engine, plan)
         if not plan.buildable:
             ctx.notes.append(f"image {target}: not built: {plan.reason}")
             continue
-        record, _rebuilt = engine.ensure_image(target)
+        record = engine._images.get(target) or engine.ensure_image(target)[0]
         built[target] = record
     return {"built": built, "plans": plans,
             "details": {t: (vars(r) if r else None) for t, r in built.items()}
             | {f"{t} (skipped)": p.reason for t, p in plans.items() if not p.buildable}}
+
+
+def _tvm_image(ctx: Context, engine, plan):
+    """The tvm image when its (long, resumable) build has finished; it is never started here:
+    `make tvm-image` does that. Otherwise the plan says how far the build is."""
+    from dataclasses import replace
+
+    from bundle.errors import ReproError
+    from bundle.toolchain.tvm_image import TvmImage, find_built
+
+    cache, mirror, offline = _code_source(ctx)
+    try:
+        tvm = TvmImage(engine, cache, mirror, offline)
+        state = tvm.state()
+        if not state.done:
+            return replace(plan, buildable=False, reason=state.describe())
+        image = find_built(engine.client, tvm.plan, current_script=True) \
+            or tvm.final_image(tvm.builder(), sink=lambda line: None)
+        engine.use_image("tvm", image)
+    except ReproError as err:
+        return replace(plan, buildable=False, reason=f"the tvm image cannot be made: {err.message}")
+    return plan
 
 
 # stage -> (image it runs in, earlier stages whose output it consumes)
@@ -196,7 +220,7 @@ def toolchain_blocker(ctx: Context, name: str, ran: set[str]) -> str:
     from bundle.toolchain.flash import RUNNERS
 
     image, inputs_from = TOOLCHAIN[name]
-    if name in WHAT and ctx.upstream_block:
+    if name == "firmware" and ctx.upstream_block:   # the zephyr image fetches from GitHub
         return f"{WHAT[name]}: GitHub is not reachable from this host ({ctx.upstream_block})"
     if name == "flash":
         if ctx.places and not ctx.port:
@@ -248,10 +272,10 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
 
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
     done = {}
-    for cfg in compile_configs():
+    for cfg in compile_configs():   # one progress item per model (the display), its seconds recorded
         result = engine.run(compile_stage(cfg, inputs, out), on_line=_stage_sink(ctx, "compile", cfg.name))
         done[cfg.name] = round(result.duration_s, 1)
-    return {"details": {"mlf": done}}
+    return {"details": {"seconds": done}}
 
 
 def _codediff_all(ctx: Context, ran: set[str]) -> dict:
@@ -260,6 +284,8 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
 
     from bundle.toolchain.codediff import compare_trees, extract_mlf
     from bundle.toolchain.config import compile_configs
+
+    from bundle.toolchain.regenerated import regenerated_tree
 
     out = _toolchain_dir(ctx)
     rows = []
@@ -272,6 +298,11 @@ def _codediff_all(ctx: Context, ran: set[str]) -> dict:
             fh.write(jsonout.dumps(row) + "\n")
         rows.append(row)
         ctx.codediff_rows.append(row)
+    # The published projects with the regenerated model code swapped in: the host DUT runs them
+    # beside the published code ("host-regenerated").
+    ctx.inputs["regenerated_code"] = regenerated_tree(
+        ctx.inputs["code"], [(c.code_path, ctx.run_dir / "builds" / c.name / "model.tar") for c in compile_configs()],
+        ctx.run_dir / "code")
     return {"details": {r["build"]: r["verdict"] for r in rows}}
 
 
@@ -462,6 +493,7 @@ def _run_sink(ctx: Context, label: str, benchmark: str, mode: str, out: Path):
 
 # -- the host DUT: the published firmware code compiled for this host (bundle/dut/host.py) --
 HOST_DUT = "host"
+HOST_REGENERATED = "host-regenerated"
 
 
 def choose_dut(ctx: Context):
@@ -487,7 +519,8 @@ def _run_host(ctx: Context, engine, label: str, benchmark: str, mode: str, out: 
     out.mkdir(parents=True, exist_ok=True)
     variant, board = system.split("/")
     cache, mirror, offline = _code_source(ctx)
-    built = build_program("host", BuildSpec(variant, board, benchmark), ctx.dut_choice.code_root, cache / "native",
+    code_root = ctx.inputs["regenerated_code"] if label == HOST_REGENERATED else ctx.dut_choice.code_root
+    built = build_program("host", BuildSpec(variant, board, benchmark), code_root, cache / "native",
                           cmsis=lambda: cmsis_tree(cache, mirror, offline))
 
     def run() -> dict:
@@ -512,6 +545,9 @@ def _duts(ctx: Context) -> list[tuple[str, str | None]]:
     if ctx.port:
         return [("board", None)]
     host = [("host", HOST_DUT)] if choose_dut(ctx).kind == "host" else []
+    if host and (ctx.inputs or {}).get("regenerated_code"):
+        # The compile stage's code too, when it ran: the regenerated model in the same projects.
+        host.append((HOST_REGENERATED, HOST_DUT))
     unknown = [b for b in ctx.backends if b not in ctx.cfg.sim.backends]
     if unknown:
         raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
@@ -752,9 +788,10 @@ def code_diff_section(ctx: Context, pipe: Pipeline) -> list[dict]:
     for cfg in compile_configs():
         r = done.get(cfg.name)
         rows.append({"build": cfg.name, "verdict": r["verdict"], "files": r["files"],
-                     "byte_identical": r["byte_identical"], "detail": r["diff"] or ""} if r else
+                     "byte_identical": r["byte_identical"], "cause": "; ".join(r.get("causes") or []),
+                     "detail": r["diff"] or ""} if r else
                     {"build": cfg.name, "verdict": "NOT_RUN", "files": None, "byte_identical": None,
-                     "detail": _stage_reason(pipe, "codediff")})
+                     "cause": "", "detail": _stage_reason(pipe, "codediff")})
     return rows
 
 

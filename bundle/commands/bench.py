@@ -1,4 +1,4 @@
-"""`tinyrepro bench`: runner and software-DUT figures (bload efficiency, run times)."""
+"""`tinyrepro bench`: runner and software-DUT figures (bload efficiency, run times), TVM build."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +26,21 @@ def run(args) -> int:
     fetcher = Fetcher.from_lock(mirror=args.mirror, progress=False)
     figures = run_all(fetcher.fetch("models/kws_ref_model.tflite"),
                       fetcher.fetch_tree("datasets/kws01/"), args.kws_limit, args.places_limit or None)
+    figures.update(_tvm_figures(fetcher.cache_dir))
     if args.json:
         print(jsonout.dumps(figures, indent=2))
     else:
         print(tabulate(figures.items(), headers=["figure", "value"]))
     return 0
+
+
+def _tvm_figures(cache_dir: Path) -> dict:
+    """The TVM build (make tvm-image): its time, or how far it is; needs the Docker engine."""
+    from bundle.engine.docker import DockerEngine
+    from bundle.toolchain.tvm_image import bench_figures
+
+    engine = DockerEngine()
+    ok, detail = engine.available()
+    if not ok:
+        return {"tvm_build": f"not measured: {detail}"}
+    return bench_figures(engine, cache_dir)

@@ -45,16 +45,33 @@ def _images(ctx) -> bool:
     engine = get_engine(ctx.engine)
     docker = engine.caps.needs_images and engine.available()[0]
     built = {}
+    tvm_state = None
     for target in TARGETS if docker else ():
         try:
-            record = engine.find_image(target)
+            if target == "tvm":
+                record, tvm_state = _tvm_image(ctx, engine)
+            else:
+                record = engine.find_image(target)
         except ReproError:
             record = None
         if record:
             built[target] = record
     plans = {p.target: p for p in plan_images(HostCaps(docker=docker, reachable=ctx.reachable))}
+    if tvm_state and "tvm" not in built and plans["tvm"].buildable:
+        from dataclasses import replace
+
+        plans["tvm"] = replace(plans["tvm"], buildable=False, reason=tvm_state)
     ctx.images = {"built": built, "plans": plans}
     return docker
+
+
+def _tvm_image(ctx, engine):
+    """(record of the tvm image if its build finished and was assembled, the build's state)."""
+    from bundle.toolchain.tvm_image import TvmImage, find_built
+
+    tvm = TvmImage(engine, Path(ctx.inputs["cache"]) if ctx.inputs else Path("."))
+    image = find_built(engine.client, tvm.plan)
+    return (engine.use_image("tvm", image) if image is not None else None), tvm.state().describe()
 
 
 def run(args) -> int:

@@ -105,6 +105,15 @@ class DockerEngine(Engine):
             return None
         return self._record(target, tag, digest, args, image)
 
+    def use_image(self, target: str, image) -> ImageRecord:
+        """Run `target`'s stages in an image made elsewhere (the tvm image: bundle.toolchain.tvm_image)."""
+        labels = image.labels or {}
+        record = ImageRecord(target=target, tag=image.tags[0] if image.tags else image.id, image_id=image.id,
+                             repo_digests=list(image.attrs.get("RepoDigests") or []),
+                             base_image=f"{target}-builder", inputs_hash=labels.get(img.INPUTS_LABEL, ""))
+        self._images[target] = record
+        return record
+
     def ensure_image(self, target: str, force: bool = False) -> tuple[ImageRecord, bool]:
         """(image record, whether it was built now). Builds only when the inputs hash changed."""
         if not force and target in self._images:

@@ -20,8 +20,10 @@ TARGET_LABEL = "org.tinyrepro.target"
 
 # Pass-through of the host's proxy and mirror settings; Docker excludes the *_PROXY ones
 # from the image history by design.
+# TOOLCHAIN_BASE_IMAGE: the tvm-builder/zephyr base where the pinned python:3.8 cannot be pulled
+# (`make toolchain-base-image` bootstraps Debian bullseye).
 PASSTHROUGH_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-                    "PIP_INDEX_URL", "APT_MIRROR")
+                    "PIP_INDEX_URL", "APT_MIRROR", "TOOLCHAIN_BASE_IMAGE")
 # Proxies change how we reach the network, not what is built: kept out of the hash.
 UNHASHED_ARGS = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
 
@@ -32,6 +34,7 @@ class ImageTarget:
     needs: tuple[str, ...]        # upstreams the build downloads from: pypi, debian, github
     stages: tuple[str, ...]       # pipeline stages that run in it
     pins: tuple[str, ...] = ()    # build args it takes from the lock file (see lock_pins)
+    part_of: str | None = None    # built only as a step of that target (not planned on its own)
 
     @property
     def unset_pins(self) -> list[str]:
@@ -45,8 +48,10 @@ class ImageTarget:
 TARGETS: dict[str, ImageTarget] = {
     t.name: t for t in (
         ImageTarget("runner", needs=("pypi",), stages=("run", "report")),
-        ImageTarget("tvm", needs=("pypi", "debian", "github"), stages=("compile",),
-                    pins=("TVM_SHA", "CMSIS_SHA")),
+        # TVM's sources come through the fetch layer (GitHub or a mirror clone), its build runs
+        # in a tvm-builder container (bundle/toolchain/tvm_image.py).
+        ImageTarget("tvm", needs=("pypi", "debian"), stages=("compile",)),
+        ImageTarget("tvm-builder", needs=("pypi", "debian"), stages=(), part_of="tvm"),
         ImageTarget("zephyr", needs=("pypi", "debian", "github"), stages=("firmware", "flash"),
                     pins=("ZEPHYR_VERSION", "ZEPHYR_SHA", "ZEPHYR_SDK_VERSION", "ZEPHYR_SDK_SHA256", "CMSIS_SHA")),
     )
@@ -59,7 +64,7 @@ def lock_pins() -> dict[str, str]:
     from bundle.builds import pins
 
     t = pins()
-    return {"TVM_SHA": t["tvm"]["commit"], "CMSIS_SHA": t["cmsis"]["commit"],
+    return {"CMSIS_SHA": t["cmsis"]["commit"],
             "ZEPHYR_VERSION": t["zephyr"]["tag"], "ZEPHYR_SHA": str(t["zephyr"].get("commit") or "UNSET"),
             "ZEPHYR_SDK_VERSION": str(t["zephyr_sdk"]["version"]),
             "ZEPHYR_SDK_SHA256": str(t["zephyr_sdk"].get("sha256") or "UNSET")}
@@ -68,6 +73,7 @@ def lock_pins() -> dict[str, str]:
 def context_files(repo: Path = REPO) -> list[Path]:
     """Relative paths of every file the Dockerfile may COPY, sorted for a stable hash."""
     fixed = [Path("Dockerfile"), Path("pyproject.toml"), Path("requirements-runner.lock"),
+             Path("requirements-tvm.lock"),
              Path("artifacts/lock.yaml")]
     sources = [
         p.relative_to(repo) for p in (repo / "bundle").rglob("*")
@@ -135,6 +141,8 @@ def plan_images(host: HostCaps, targets: dict[str, ImageTarget] = TARGETS) -> li
     their stages as NOT_RUN with that reason)."""
     plans = []
     for t in targets.values():
+        if t.part_of:
+            continue
         missing = [n for n in t.needs if n not in host.reachable]
         if not host.docker:
             reason = "no Docker engine reachable (run `tinyrepro doctor`)"

@@ -1,5 +1,5 @@
 """Fetch a pinned folder of a git repository (lock `toolchain.<name>` with repo, commit, upstream;
-today ARM-software/CMSIS_5 for the board-free DUTs' CMSIS-NN builds).
+today ARM-software/CMSIS_5 for the board-free DUTs' CMSIS-NN builds, and TVM's sources).
 
 Such a source is not pinned file by file (the published tree is, in `files:`): it is pinned by
 commit, and git authenticates every object it fetches against that commit's hash. Sources,
@@ -8,6 +8,8 @@ in order: the cache
 clone at `<mirror>/git/<repo name>` (or `<name>.git`), then `https://github.com/<repo>`.
 The fetched tree gets a manifest of per-file SHA-256 sums (`MANIFEST.sha256`), which the
 run report records. Nothing lands in the cache unless the whole checkout succeeded.
+A pin without `upstream` is the whole repository; its submodule commits (gitlinks) are kept
+in `GITLINKS`, as the fetched tree records them, for bundle.fetch.gitsources to check.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from bundle.errors import ChecksumMismatch, ConfigError, FetchError, NetworkUnav
 from bundle.fsutil import sha256_file
 
 MANIFEST = "MANIFEST.sha256"
+GITLINKS = "GITLINKS"
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
@@ -30,20 +33,26 @@ Runner = Callable[..., subprocess.CompletedProcess]
 class GitPin:
     repo: str        # owner/name
     commit: str      # full 40-hex commit
-    upstream: str    # folder inside the repository, e.g. closed/OctoML/code/
+    upstream: str = ""   # folder inside the repository, e.g. closed/OctoML/code/; "" = all
 
     @classmethod
-    def from_toolchain(cls, toolchain: dict, key: str) -> "GitPin":
-        raw = toolchain.get(key) or {}
-        missing = [k for k in ("repo", "commit", "upstream") if not raw.get(k)]
+    def from_toolchain(cls, toolchain: dict, key: str, whole: bool = False) -> "GitPin":
+        return cls.from_entry(toolchain.get(key) or {}, f"toolchain.{key}", whole)
+
+    @classmethod
+    def from_entry(cls, raw: dict, where: str, whole: bool = False) -> "GitPin":
+        """A lock entry {repo, commit, upstream}; `whole` pins the whole tree (no upstream)."""
+        need = ("repo", "commit") if whole else ("repo", "commit", "upstream")
+        missing = [k for k in need if not raw.get(k)]
         if missing:
-            raise ConfigError(f"lock toolchain.{key}: missing {', '.join(missing)}",
+            raise ConfigError(f"lock {where}: missing {', '.join(missing)}",
                               hint="see artifacts/lock.yaml")
         commit = str(raw["commit"])
         if len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit):
-            raise ConfigError(f"lock toolchain.{key}.commit is not a full commit hash: {commit!r}",
+            raise ConfigError(f"lock {where}.commit is not a full commit hash: {commit!r}",
                               hint="pin a 40-hex commit, not a tag or branch")
-        return cls(str(raw["repo"]), commit, str(raw["upstream"]).strip("/") + "/")
+        upstream = "" if whole else str(raw["upstream"]).strip("/") + "/"
+        return cls(str(raw["repo"]), commit, upstream)
 
     @property
     def url(self) -> str:
@@ -104,8 +113,8 @@ class GitTreeFetcher:
         work = Path(tempfile.mkdtemp(prefix=f".{pin.commit[:12]}-", dir=root.parent))
         try:
             self._checkout(pin, remote, work)
+            shutil.rmtree(work / ".git")   # before the manifest: a whole-tree pin's root holds it
             write_manifest(work / pin.upstream)
-            shutil.rmtree(work / ".git")
             shutil.rmtree(root, ignore_errors=True)
             os.replace(work, root)
         finally:
@@ -156,7 +165,8 @@ class GitTreeFetcher:
     def _checkout(self, pin: GitPin, remote: str, work: Path) -> None:
         self._git(work, "init", "-q")
         self._git(work, "remote", "add", "origin", remote)
-        self._git(work, "sparse-checkout", "set", "--no-cone", f"/{pin.upstream}")
+        if pin.upstream:
+            self._git(work, "sparse-checkout", "set", "--no-cone", f"/{pin.upstream}")
         self._git(work, "fetch", "-q", "--depth", "1", "origin", pin.commit)
         got = self._git(work, "rev-parse", "FETCH_HEAD^{commit}").strip()
         if got != pin.commit:  # git checked every object against this hash
@@ -166,4 +176,17 @@ class GitTreeFetcher:
         if not (work / pin.upstream).is_dir():
             raise FetchError(f"{pin.repo}@{pin.commit[:12]} has no folder {pin.upstream}",
                              hint="the lock's toolchain pin has the wrong upstream folder")
+        self._write_gitlinks(pin, work)
+
+    def _write_gitlinks(self, pin: GitPin, work: Path) -> None:
+        """`<commit> <path>` of each submodule the tree records (mode 160000), if any."""
+        listing = self._git(work, "ls-tree", "-r", "HEAD", "--", pin.upstream or ".")
+        links = []
+        for line in listing.splitlines():   # "<mode> <type> <sha>\t<path>"
+            meta, _, path = line.partition("\t")
+            mode, _, sha = meta.split(" ")
+            if mode == "160000":
+                links.append(f"{sha} {path}\n")
+        if links:
+            (work / pin.upstream / GITLINKS).write_text("".join(links))
 

@@ -3,7 +3,9 @@
 Per file: SHA-256 first; when the bytes differ, a normalized text comparison (whitespace,
 generated-by/timestamp lines, absolute paths) decides whether the difference is cosmetic.
 A build's verdict is byte-identical, equivalent (after normalization) or different (with the
-unified diff of the differing files written next to the report).
+unified diff of the differing files written next to the report, and the causes the generated
+code shows: model interface, target string, version string, memory planning, operator fusion,
+constants, or else the function bodies).
 """
 from __future__ import annotations
 
@@ -77,6 +79,81 @@ def workspace_size(tree: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# -- cause attribution ------------------------------------------------------------------
+# What tells two generated model trees apart, checked in this order: each found difference is
+# named in the row ("causes"), most telling first.
+_TARGET_LINE = re.compile(r"^// tvm target: (.*)$", re.M)
+_IO_STRUCT = re.compile(r"struct tvmgen_default_(inputs|outputs) \{([^}]*)\}", re.S)
+_FUNC = re.compile(r"TVM_DLL int32_t (\w+)\(")
+_CONST = re.compile(r"static const (\w+) [^=]*?\b(\w+)\[(\d+)\]")
+_TVM_VERSION = re.compile(r"tvm[_ ]version\W+([0-9][\w.]*)", re.I)
+
+
+def _read_all(files: dict[str, Path]) -> dict[str, str]:
+    return {rel: t for rel, p in files.items() if (t := _text(p)) is not None}
+
+
+def _io_names(texts: dict[str, str]) -> dict[str, list[str]]:
+    out = {}
+    for text in texts.values():
+        for kind, body in _IO_STRUCT.findall(text):
+            out[kind] = re.findall(r"void\*\s*(\w+);", body)
+    return out
+
+
+def _collect(pattern: re.Pattern, texts: dict[str, str]) -> set:
+    return {m if isinstance(m, str) else tuple(m) for t in texts.values() for m in pattern.findall(t)}
+
+
+def _kinds(funcs: set[str]) -> set[str]:
+    """Operator kinds: fused function names without the numeric/hash suffixes TVM adds."""
+    return {re.sub(r"(_[0-9a-f]{16}|_\d+)+$", "", f) for f in funcs}
+
+
+def attribute(published: dict[str, Path], regenerated: dict[str, Path], different: list[str]) -> list[str]:
+    """Why the differing files differ, as far as the generated code shows it."""
+    if not different:
+        return []
+    pub, reg = _read_all(published), _read_all(regenerated)
+    causes = []
+    pio, rio = _io_names(pub), _io_names(reg)
+    if pio and rio and pio != rio:
+        causes.append(f"model interface: published inputs/outputs {pio}, regenerated {rio} (tensor names come "
+                      "from the model and its frontend: a different model file or import path)")
+    pt, rt = _collect(_TARGET_LINE, pub), _collect(_TARGET_LINE, reg)
+    if pt != rt:
+        causes.append(f"target string: published {sorted(pt)}, regenerated {sorted(rt)}")
+    pv, rv = _collect(_TVM_VERSION, pub), _collect(_TVM_VERSION, reg)
+    if pv and rv and pv != rv:
+        causes.append(f"version string: published {sorted(pv)}, regenerated {sorted(rv)}")
+    pw, rw = [_ws(pub)], [_ws(reg)]
+    if pw != rw and None not in pw + rw:
+        causes.append(f"memory planning: workspace {pw[0]} published, {rw[0]} regenerated")
+    pk, rk = _kinds(_collect(_FUNC, pub)), _kinds(_collect(_FUNC, reg))
+    if pk != rk:
+        only_p, only_r = sorted(pk - rk), sorted(rk - pk)
+        causes.append(f"operator fusion/lowering: {len(only_p)} fused-operator kinds only published "
+                      f"{only_p[:3]}, {len(only_r)} only regenerated {only_r[:3]}")
+    elif _collect(_FUNC, pub) != _collect(_FUNC, reg):
+        causes.append("operator instances: same fused-operator kinds, different instances or numbering")
+    pc, rc = _collect(_CONST, pub), _collect(_CONST, reg)
+    if pc != rc:
+        causes.append(f"constants: {len(pc - rc)} constant arrays only published, {len(rc - pc)} only "
+                      "regenerated (type, name or length)")
+    if not causes:
+        causes.append("function bodies: same interface, operators and constant arrays; the schedule "
+                      "(loop structure) or constant values differ, see the diff")
+    return causes
+
+
+def _ws(texts: dict[str, str]) -> int | None:
+    for text in texts.values():
+        m = WORKSPACE_RE.search(text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
 def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path,
                   expected_workspace: int | None = None) -> dict:
     """One report row. Files under `published` are the reference; extra regenerated files
@@ -111,5 +188,6 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
     return {"build": name, "verdict": verdict, "files": len(pub), "byte_identical": len(identical),
             "equivalent": equivalent, "different": different, "missing": missing,
             "extra": sorted(set(reg) - set(pub)), "diff": str(diff_file) if (diffs or missing) else None,
+            "causes": attribute(pub, reg, different) + [f"missing file: {m}" for m in missing],
             "workspace_size": {"expected": expected_workspace, "published": workspace_size(published),
                                "regenerated": workspace_size(regenerated)}}

@@ -30,9 +30,16 @@ def compile_command(cfg: CompileConfig, inputs: str = "/inputs", out: str = "/ar
     return cmd
 
 
+# Without AutoTVM records (the cmsis_nn variant) relay.build falls back on TopHub's pre-tuned
+# arm_cpu schedules, downloaded from GitHub when reachable (python/tvm/autotvm/tophub.py at
+# e3a6cb6a): a compile that depends on the network. The stage has none, so TopHub is off
+# explicitly and every compile here uses TVM's fallback schedules, the same on every host.
+COMPILE_ENV = {"TOPHUB_LOCATION": "NONE"}
+
+
 def compile_stage(cfg: CompileConfig, inputs: str, artifacts: str) -> StageSpec:
     return StageSpec(
         name="compile", image_target="tvm", command=compile_command(cfg),
         mounts=[Mount(inputs, "/inputs", True), Mount(artifacts, "/artifacts", False)],
-        network=False, timeout_s=1800,
+        env=dict(COMPILE_ENV), network=False, timeout_s=1800,
     )

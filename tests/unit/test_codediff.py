@@ -128,3 +128,52 @@ def test_an_empty_published_folder_is_an_error_not_identical(tmp_path):
     (tmp_path / "reg" / "x.c").write_text("int x;\n")
     with pytest.raises(ParseError, match="no published files"):
         compare_trees("b", tmp_path / "pub", tmp_path / "reg", tmp_path / "b.diff")
+
+
+def _lib(target: str, funcs: list[str], consts: list[tuple[str, str, int]]) -> str:
+    out = [f"// tvm target: {target}", '#include "tvm/runtime/c_runtime_api.h"']
+    out += [f"static const {t} __attribute__((section(\".rodata.tvm\"), aligned(16))) {n}[{k}] = {{0}};"
+            for t, n, k in consts]
+    out += [f"TVM_DLL int32_t {f}(void* a) {{ return 0; }}" for f in funcs]
+    return "\n".join(out) + "\n"
+
+
+def _header(outputs: str, workspace: int) -> str:
+    return HEADER.replace("146448", str(workspace)).replace(
+        "#define TVMGEN", f"struct tvmgen_default_outputs {{\n  void* {outputs};\n}};\n#define TVMGEN")
+
+
+TARGET = "c -keys=arm_cpu,cpu -device=arm_cpu -mcpu=cortex-m4 -model=stm32l4r5zi"
+
+
+@pytest.mark.parametrize("change, cause", [
+    (dict(outputs="Identity"), "model interface"),
+    (dict(target=TARGET.replace("cortex-m4", "cortex-m33")), "target string"),
+    (dict(workspace=17232), "memory planning: workspace 146448 published, 17232 regenerated"),
+    (dict(funcs=["tvmgen_default_fused_nn_conv2d_add_cast", "tvmgen_default_fused_reshape_cast_subtract"]),
+     "operator fusion/lowering"),
+    (dict(funcs=["tvmgen_default_fused_nn_conv2d", "tvmgen_default_fused_nn_conv2d_2"]), "operator instances"),
+    (dict(consts=[("int16_t", "fused_constant", 64)]), "constants: 1 constant arrays only published"),
+    (dict(body="x"), "function bodies"),
+])
+def test_each_difference_gets_its_cause(tmp_path, change, cause):
+    base = dict(outputs="output", target=TARGET, workspace=146448, body="",
+                funcs=["tvmgen_default_fused_nn_conv2d", "tvmgen_default_fused_nn_conv2d_1"],
+                consts=[("float", "fused_constant", 64)])
+
+    def tree(root, v):
+        return write_tree(root, {"codegen/host/include/tvmgen_default.h": _header(v["outputs"], v["workspace"]),
+                                 "codegen/host/src/default_lib1.c": _lib(v["target"], v["funcs"], v["consts"]) + v["body"]})
+
+    pub = tree(tmp_path / "published", base)
+    reg = tree(tmp_path / "reg", {**base, **change})
+    row = compare_trees("b", pub, reg, tmp_path / "b.diff")
+    assert row["verdict"] == DIFFERENT
+    assert any(c.startswith(cause) or cause in c for c in row["causes"]), row["causes"]
+    assert len(row["causes"]) == 1, row["causes"]   # the one change is the one cause named
+
+
+def test_identical_rows_name_no_cause(tmp_path):
+    pub = published(tmp_path)
+    row = compare_trees("b", pub, pub, tmp_path / "b.diff")
+    assert row["verdict"] == BYTE_IDENTICAL and row["causes"] == []

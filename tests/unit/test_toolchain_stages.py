@@ -80,8 +80,13 @@ def test_offline_without_a_code_source_names_the_root_cause(tmp_path):
         stages.toolchain_stage(ctx, "code", set())
     assert "fetch" in err.value.message     # the code tree is pinned with the published tree
     with pytest.raises(StageUnavailable) as err:
+        stages.toolchain_stage(ctx, "firmware", set())
+    assert "zephyr image" in err.value.message and "GitHub" in err.value.message
+    # TVM's sources come from the cache or a mirror clone: offline, only the image decides.
+    ctx.images = {"built": {}, "plans": {}}
+    with pytest.raises(StageUnavailable) as err:
         stages.toolchain_stage(ctx, "compile", set())
-    assert "tvm image" in err.value.message and "GitHub" in err.value.message
+    assert "tvm image is not available" in err.value.message
 
 
 def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
