@@ -6,6 +6,8 @@ Only this module and the CLI know every part of the bundle.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -662,13 +664,31 @@ def qemu_latency(ctx: Context) -> list[dict]:
     return rows
 
 
+class _LineWriter(io.TextIOBase):
+    """A text stream that hands each complete line to a sink (a stage's log)."""
+
+    def __init__(self, sink):
+        self._sink, self._part = sink, ""
+
+    def write(self, text: str) -> int:
+        lines = (self._part + text).split("\n")
+        self._part = lines.pop()
+        for line in lines:
+            self._sink(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._part:
+            self._sink(self._part)
+            self._part = ""
+
+
 def _latency_row(ctx: Context, build: str) -> dict:
     from bundle.cli import build_parser
     from bundle.commands.run import execute
     from bundle.dut.native_project import BuildSpec
 
     spec = BuildSpec.parse(build)
-    _progress(ctx).item(f"qemu {build}")
     cache, mirror, offline = _code_source(ctx)
     out = ctx.run_dir / "runs" / "qemu" / spec.system / spec.benchmark / "performance"
     argv = ["run", "--dut", "qemu", "--build", build, "--mode", "performance", "--out", str(out),
@@ -679,11 +699,15 @@ def _latency_row(ctx: Context, build: str) -> dict:
         argv += ["--stimuli", str(ctx.stimuli[spec.benchmark])]
     row = {"section": "reproduce", "dut": "qemu", "system": spec.system, "benchmark": spec.benchmark,
            "mode": "performance", "metric": "latency_ms", "published": None, "reproduced": None}
+    lines = _LineWriter(_stage_sink(ctx, "latency", build.replace("/", "-")))
     try:
-        outcome = execute(build_parser().parse_args(argv))
+        with contextlib.redirect_stdout(lines):   # the run command's own lines: to its log
+            outcome = execute(build_parser().parse_args(argv))
     except ReproError as err:
         ctx.notes.append(f"latency qemu {build}: {err}")
         return {**row, "verdict": "NOT_RUN", "reason": f"qemu run failed: {err.message}"}
+    finally:
+        lines.flush()
     est = outcome["estimate"] or {}
     ctx.run_dirs.append({"label": "qemu", "system": spec.system, "benchmark": spec.benchmark,
                          "mode": "performance", "dir": out, "dut_kind": "emulated", "backend": "qemu",
