@@ -26,6 +26,7 @@ from bundle.engine.base import (
     Engine, EngineCaps, ImageRecord, LineSink, StageResult, StageSpec, check_result, host_user,
 )
 from bundle.errors import EngineError, StageTimeout
+from bundle.signals import main_thread, sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class DockerEngine(Engine):
         container = None
         tail: deque[str] = deque(maxlen=200)
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 container = self.client.containers.create(record.image_id, **kwargs)
                 pump = threading.Thread(target=_pump_logs, args=(container, sink, tail), daemon=True)
                 container.start()
@@ -252,31 +253,10 @@ def _pump_logs(container, sink: LineSink, tail: deque) -> None:
 
 def _remove(container) -> None:
     # Survive a second Ctrl-C while cleaning up: a leaked container is worse than a slow exit.
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread() else None
     try:
         with contextlib.suppress(Exception):
             container.remove(force=True)
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (docker stop, CI cancel) unwinds like Ctrl-C, so `finally` removes containers."""
-    if not _main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)

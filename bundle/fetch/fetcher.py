@@ -144,9 +144,7 @@ class Fetcher:
                 tmp.unlink(missing_ok=True)
             self.stats.from_mirror += 1
         elif self.offline:
-            raise NetworkUnavailable(
-                f"{entry.path}: not in the cache{' or the mirror ' + str(self.mirror) if self.mirror else ''}, and offline",
-                hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {entry.path}, or drop --offline to download it")
+            raise self._offline_miss(entry)
         else:
             sha = self._download(entry, stage)
             self.stats.downloaded += 1
@@ -158,6 +156,12 @@ class Fetcher:
         return obj
 
     # -- sources ------------------------------------------------------------------
+    def _offline_miss(self, entry) -> NetworkUnavailable:
+        where = f" or the mirror {self.mirror}" if self.mirror else ""
+        return NetworkUnavailable(
+            f"{entry.path}: not in the cache{where}, and offline",
+            hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {entry.path}, or drop --offline to download it")
+
     def _object(self, entry: LockedFile | Archive | GitBlob) -> Path:
         if isinstance(entry, GitBlob):
             obj = self.cache_dir / "gitblob" / entry.git_blob
@@ -174,9 +178,7 @@ class Fetcher:
             self._from_mirror(entry, obj)
             self.stats.from_mirror += 1
         elif self.offline:
-            raise NetworkUnavailable(
-                f"{entry.path}: not in the cache{' or the mirror ' + str(self.mirror) if self.mirror else ''}, and offline",
-                hint=f"pass --mirror DIR (or set {MIRROR_ENV}) to a folder holding {entry.path}, or drop --offline to download it")
+            raise self._offline_miss(entry)
         else:
             self._download(entry, obj)
             self.stats.downloaded += 1

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from bundle.errors import ConfigError, DutError
 from bundle.lab.places import Place
+from bundle.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def acquired(coordinator: Coordinator, names: list[str]) -> Iterator[dict[str, P
     """Acquire every place or none; release all of them on exit, error or interrupt (Ctrl-C,
     and SIGTERM, which a CI cancel sends, unwinds like Ctrl-C while places are held)."""
     held: dict[str, Place] = {}
-    with _sigterm_unwinds():
+    with sigterm_as_interrupt():
         try:
             for name in names:
                 held[name] = coordinator.acquire(name)
@@ -158,23 +159,3 @@ def acquired(coordinator: Coordinator, names: list[str]) -> Iterator[dict[str, P
                     coordinator.release(name)
                 except PlaceError as err:   # keep releasing the others; say which one is still held
                     log.warning("%s (%s)", err.message, err.hint)
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds():
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
