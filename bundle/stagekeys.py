@@ -23,12 +23,13 @@ CODE = {
     "diff": ("bundle/diff.py", "bundle/published", "bundle/scoring.py", "bundle/data/policy.yaml",
              "bundle/errors.py"),
     "figures": ("bundle/report", "bundle/published", "bundle/scoring.py"),
+    "compile": ("bundle/toolchain", "bundle/data/compile.yaml", "bundle/engine"),
     "latency": ("bundle/dut", "bundle/runner", "bundle/commands/run.py", "bundle/published", "bundle/scoring.py",
                 "bundle/builds.py", "bundle/data", "bundle/fetch", "bundle/stimuli", "bundle/errors.py"),
     "estimate": ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
                  "bundle/toolchain/config.py"),
 }
-CACHED_STAGES = ("published-recompute", "run", "latency", "diff", "estimate", "figures")
+CACHED_STAGES = ("published-recompute", "compile", "run", "latency", "diff", "estimate", "figures")
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,6 +74,14 @@ def run(ctx, label: str, backend: str | None, benchmark: str, mode: str, dut: di
             "limit": ctx.limit if mode == "accuracy" else None, "sim": asdict(ctx.cfg.sim),
             "model": lock_entries(f"models/{MODELS[benchmark]}"), "stimuli": _stimuli(ctx, benchmark),
             "dut": dut}
+
+
+def compile_models(configs: list, image_id: str) -> dict:
+    """The 12 compiles: the tvm image (its id covers TVM and its build), the configurations,
+    the models they compile and the in-image script."""
+    return {"code": code_digest(*CODE["compile"]), "image": image_id,
+            "configs": [asdict(c) if hasattr(c, "__dataclass_fields__") else repr(c) for c in configs],
+            "models": lock_entries("models/")}
 
 
 def latency(ctx, builds: list[str]) -> dict:

@@ -272,11 +272,21 @@ def _compile_all(ctx: Context, ran: set[str]) -> dict:
     from bundle.toolchain.compile import compile_stage
     from bundle.toolchain.config import compile_configs
 
+    from bundle import stagekeys
+
     engine, inputs, out = _engine(ctx), str(ctx.inputs["cache"]), str(ctx.run_dir)
+    configs, builds, cache = compile_configs(), ctx.run_dir / "builds", ctx.stage_cache
+    image = (ctx.images.get("details") or {}).get("tvm", {}).get("image_id")
+    key = cache.key("compile", stagekeys.compile_models(configs, image)) if cache and image else None
+    hit = cache.get("compile", key, files_to=builds) if key else None
+    if hit is not None:   # the same image compiling the same models: the MLF archives come back
+        return {"details": {**hit, "reused": True}}
     done = {}
-    for cfg in compile_configs():   # one progress item per model (the display), its seconds recorded
+    for cfg in configs:   # one progress item per model (the display), its seconds recorded
         result = engine.run(compile_stage(cfg, inputs, out), on_line=_stage_sink(ctx, "compile", cfg.name))
         done[cfg.name] = round(result.duration_s, 1)
+    if key:
+        cache.put("compile", key, {"seconds": done}, files_from=builds)
     return {"details": {"seconds": done}}
 
 
