@@ -177,3 +177,40 @@ def test_identical_rows_name_no_cause(tmp_path):
     pub = published(tmp_path)
     row = compare_trees("b", pub, pub, tmp_path / "b.diff")
     assert row["verdict"] == BYTE_IDENTICAL and row["causes"] == []
+
+
+# The AOT main's constants as TVM e3a6cb6a writes them: blocks without USMP, let-bindings with it.
+def _const_block(n: int, values: str) -> str:
+    return ('#ifdef __cplusplus\nextern "C" {\n#endif\n'
+            f'static const int32_t __attribute__((section(".rodata.tvm"), aligned(16))) constant_{n}[2] = {{\n'
+            f'    {values}\n}};\n#ifdef __cplusplus\n}}  // extern "C"\n#endif\n\n')
+
+
+def _lib1(order: list[int], lets: list[int], value_of=lambda n: f"+0x{n:08x}, -0x00000001") -> str:
+    main = "TVM_DLL int32_t tvmgen_default___tvm_main__(int8_t* a, uint8_t* global_const_workspace_0_var) {\n"
+    main += "".join(f"  void* constant_{n}_let = (&(global_const_workspace_0_var[{n * 16}]));\n" for n in lets)
+    main += "  return 0;\n}\n"
+    return "// tvm target: c\n" + "".join(_const_block(n, value_of(n)) for n in order) + main
+
+
+def test_constants_in_another_order_are_equivalent_with_the_cause_named(tmp_path):
+    pub = write_tree(tmp_path / "published", {"codegen/host/src/default_lib1.c": _lib1([25, 3, 7], [2, 0, 1])})
+    reg = write_tree(tmp_path / "reg", {"codegen/host/src/default_lib1.c": _lib1([7, 25, 3], [0, 1, 2])})
+    row = compare_trees("b", pub, reg, tmp_path / "b.diff")
+    assert row["verdict"] == EQUIVALENT and row["equivalent"] == ["codegen/host/src/default_lib1.c"]
+    assert len(row["causes"]) == 1 and row["causes"][0].startswith("constant order only")
+    assert "aot_executor_codegen.cc" in row["causes"][0] and row["diff"] is None
+
+
+@pytest.mark.parametrize("regenerated", [
+    _lib1([7, 25, 3], [0, 1, 2], value_of=lambda n: "+0x00000000, -0x00000001" if n == 3 else f"+0x{n:08x}, -0x00000001"),
+    _lib1([7, 25], [0, 1, 2]),                      # a constant missing
+    _lib1([7, 25, 3], [0, 1]),                      # a let-binding missing
+    _lib1([7, 25, 3], [0, 1, 2]).replace("return 0;", "return 1;"),  # a body change
+], ids=["value", "block", "let", "body"])
+def test_reordering_does_not_hide_a_real_change(tmp_path, regenerated):
+    pub = write_tree(tmp_path / "published", {"codegen/host/src/default_lib1.c": _lib1([25, 3, 7], [2, 0, 1])})
+    reg = write_tree(tmp_path / "reg", {"codegen/host/src/default_lib1.c": regenerated})
+    row = compare_trees("b", pub, reg, tmp_path / "b.diff")
+    assert row["verdict"] == DIFFERENT and row["diff"] is not None
+    assert not any(c.startswith("constant order only") for c in row["causes"])
