@@ -64,17 +64,19 @@ def normalize(text: str) -> list[str]:
 
 
 # TVM e3a6cb6a emits the AOT main's constants (`static const ... constant_N[...]` blocks without
-# USMP, `void* constant_N_let = ...;` lines with it) by iterating an std::unordered_map keyed by
-# object address (apache/tvm src/relay/backend/aot_executor_codegen.cc, `constant_map_`, and the
-# loop "for (auto kv : constant_map_)" that wraps the body in AllocateConst nodes), so their order
-# changes from one compiler process to the next; the names (constant_<creation index>), types,
-# sizes, values and offsets do not.
+# USMP, `void* constant_N_let = ...;` lines with it) and its intermediate buffers (`void* sid_N_let
+# = ...;` with USMP) by iterating std::unordered_maps keyed by object address (apache/tvm
+# src/relay/backend/aot_executor_codegen.cc: `constant_map_`, and `StorageMap`
+# storage_device_map_, in the loops that wrap __tvm_main__'s body in AllocateConst and Allocate
+# nodes), so their order changes from one compiler process to the next; the names
+# (constant_<creation index>, sid_<storage id>), types, sizes, values and offsets do not.
+# OctoML's own KWS cmsis_nn code for the two boards shows it: same lines, other order.
 _CONST_BLOCK_START = re.compile(r"^static const \w+ .*\bconstant_\d+\[\d+\] = \{$")
-_CONST_LET = re.compile(r"^void\* constant_\d+_let = .*;$")
-ORDER_CAUSE = ("constant order only: TVM emits the AOT main's constants in std::unordered_map order, "
-               "keyed by object address (apache/tvm e3a6cb6a, src/relay/backend/aot_executor_codegen.cc, "
-               "constant_map_), which differs from one compile to the next; same names, types, values "
-               "and offsets")
+_CONST_LET = re.compile(r"^void\* (?:constant|sid)_\d+_let = .*;$")
+ORDER_CAUSE = ("declaration order only: TVM emits the AOT main's constants and buffers in "
+               "std::unordered_map order, keyed by object address (apache/tvm e3a6cb6a, "
+               "src/relay/backend/aot_executor_codegen.cc: constant_map_, storage_device_map_), which "
+               "differs from one compile to the next; same names, types, values and offsets")
 
 
 def order_free(lines: list[str]) -> list[str]:
