@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundle.config import load_yaml
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError, ParseError
 from bundle.published import parse as published
 from bundle.published.logs import Output

@@ -61,7 +61,7 @@ TARGETS: dict[str, ImageTarget] = {
 def lock_pins() -> dict[str, str]:
     """The Dockerfile's pin build args, from artifacts/lock.yaml (the one place pins live);
     the orchestrator passes them to every build, so the Dockerfile defaults never decide."""
-    from bundle.builds import pins
+    from bundle.submission_builds import pins
 
     t = pins()
     return {"CMSIS_SHA": t["cmsis"]["commit"],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from bundle.config import load_yaml
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError, ParseError
 
 ROLES = ("log", "results", "script", "trace", "timestamps")

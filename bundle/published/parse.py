@@ -38,7 +38,7 @@ from pathlib import Path
 from bundle import scoring
 from bundle.errors import ParseError
 from bundle.published.energy import Trace, read_timestamps, read_trace
-from bundle.config import MODES
+from bundle.catalogue import MODES
 from bundle.published.detect import SessionDir, SessionFiles, detect_tree, known_layouts, session_files
 from bundle.published.describe import describe
 from bundle.published.layout import find_mode_dirs

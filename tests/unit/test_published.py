@@ -294,5 +294,5 @@ def test_cli_published_reports_everything_then_exits_with_parse_code(published_r
 
 
 def test_mode_metrics_cover_every_mode():
-    from bundle.config import MODES
+    from bundle.catalogue import MODES
     assert set(MODE_METRICS) == set(MODES)

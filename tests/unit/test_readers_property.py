@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bundle import errors
 from bundle.cli import main
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.diff import load_policy, read_run_info
 from bundle.fetch.lock import load_lock
 from bundle.published.energy import read_timestamps, read_trace

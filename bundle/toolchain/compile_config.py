@@ -1,5 +1,7 @@
 """The compile configuration of each published build, from bundle/data/compile.yaml.
 
+How TVM compiled each model (not what `reproduce` runs: that is bundle/reproduce_config.py).
+
 One `CompileConfig` per (variant, board, benchmark): everything the tvm image needs to
 regenerate that build's Model Library Format, plus what the published code says it must
 produce (the workspace size). Validated here; the compile script only applies it.
@@ -10,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bundle.builds import MODELS
-from bundle.config import BENCHMARKS, load_yaml
+from bundle.catalogue import BENCHMARKS, MODELS
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError
 
 HINT = "compare with the packaged default, bundle/data/compile.yaml"

@@ -1,7 +1,8 @@
-"""Versioned YAML configuration, validated into dataclasses.
+"""What `tinyrepro reproduce` runs and compares (bundle/data/reproduce.yaml), validated.
 
-Package defaults live in bundle/data/*.yaml; a user file given with --config
-replaces the defaults whole (no silent merging of half-valid files).
+A user file given with --config replaces the packaged default whole (no silent merging of
+half-valid files). Not to be confused with bundle/toolchain/compile_config.py, how each
+published model was compiled.
 """
 from __future__ import annotations
 
@@ -9,39 +10,11 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, fields
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from bundle.catalogue import BENCHMARKS, MODES
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError
-
-BENCHMARKS = ("kws", "ic", "vww", "ad")
-MODES = ("accuracy", "performance", "energy")
-
-
-def load_yaml(path: Path | None, default_name: str) -> tuple[dict, str]:
-    """Load a user file, or the package default `bundle/data/<default_name>`."""
-    try:
-        if path is None:
-            text = resources.files("bundle.data").joinpath(default_name).read_text()
-            where = f"bundle/data/{default_name}"
-        else:
-            text, where = Path(path).read_text(encoding="utf-8"), str(path)
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})", hint="pass a YAML text file") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a configuration", hint="pass a YAML configuration") from None
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}", hint="check the path, or drop the option to use the default") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err}", hint="pass a readable YAML file") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path or default_name}: not valid YAML ({str(err)[:300]})", hint="fix the YAML syntax at the position given") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping at top level", hint="see the packaged defaults in bundle/data/")
-    return data, where
 
 
 HINT = "compare with the packaged default, bundle/data/reproduce.yaml"

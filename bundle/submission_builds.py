@@ -1,5 +1,8 @@
 """The builds of the OctoML submission as data: one description for the runner and the toolchain.
 
+Which firmware OctoML built and ran (system, Zephyr board, iteration counts); how each model
+was compiled is bundle/toolchain/compile_config.py, the toolchain pins bundle/toolchain/pins.py.
+
 `bundle/data/builds.yaml` lists each published system with its Zephyr board and the
 iteration counts OctoML ran; every (system, benchmark) is a performance/accuracy build, plus an
 energy build where the system has an energy table. The toolchain pins (TVM and CMSIS SHAs,
@@ -11,20 +14,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bundle.config import BENCHMARKS, load_yaml
+from bundle.catalogue import BENCHMARKS, MODELS
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError
 from bundle.fetch.lock import load_lock
 
 ACCURACY_NW = (1, 0)   # EnergyRunner's accuracy mode ignores bm cfg and sends `infer 1 0`
 MODES_WITH_COUNTS = ("performance", "energy")
-
-# benchmark -> model file (models/ in the lock), as matched against the published C code.
-MODELS = {
-    "kws": "kws_ref_model.tflite",
-    "ic": "pretrainedResnet_quant.tflite",
-    "vww": "vww_96_int8.tflite",
-    "ad": "model_ToyCar_quant_fullint_micro.tflite",
-}
 
 
 @cache

@@ -1,7 +1,9 @@
-"""Toolchain pins, from artifacts/lock.yaml; the builds themselves are bundle.builds."""
+"""Toolchain pins (TVM, CMSIS, Zephyr, SDK commits and versions) from artifacts/lock.yaml.
+
+The builds themselves are bundle/submission_builds.py; BUILDS is re-exported for the toolchain."""
 from __future__ import annotations
 
-from bundle.builds import Build, load_builds, pins
+from bundle.submission_builds import Build, load_builds, pins
 
 TVM_SHA = pins()["tvm"]["commit"]
 CMSIS_SHA = pins()["cmsis"]["commit"]
