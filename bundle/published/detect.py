@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from bundle import eembc
+from bundle.catalogue import DATASETS
 from bundle.datafile import load_yaml
 from bundle.errors import ConfigError, ParseError
 
@@ -29,9 +31,9 @@ HINT = ("pass a folder laid out like closed/<Submitter>/ (results/<system>/<benc
         "the known layouts are in bundle/data/layouts.yaml")
 _LOG_LINE = re.compile(rb"^\d+\.\d{3} (session|parser|sequencer|dut|io|emon): ", re.M)
 _RESULTS_LINE = re.compile(rb"^\S+ ulp-ml(perf)?: ?(Top[- ]1|AUC|Median |Performance results|Energy data)", re.M)
-_RUN_CODE = re.compile(r"m-bmark-run-name\[[^\]]*\]-code\[([^\]]*)\]")
-_CFG = re.compile(r"-key\[(runMode|model)\]-val\[([^\]]*)\]")
-_DUT_MODEL = re.compile(r"m-model-\[([^\]]*)\]")
+_RUN_CODE = re.compile(eembc.RUN_NAME)
+_CFG = re.compile(eembc.CFG)
+_DUT_MODEL = re.compile(eembc.DUT_PATTERNS["model"])
 
 
 def key(name: str) -> str:
@@ -78,7 +80,7 @@ def known_layouts(path: Path | None = None) -> Known:
     try:
         return Known(
             benchmarks={b: tuple(key(n) for n in v["names"]) for b, v in benches.items()},
-            datasets={b: str(v["dataset"]) for b, v in benches.items()},
+            datasets={b: DATASETS[b] for b in benches if b in DATASETS},
             modes={m: tuple(key(n) for n in names) for m, names in _need(raw, "modes", dict, where).items()},
             typo_edits=int(raw.get("mode_typo_edits", 0)),
             files={r: tuple(v) for r, v in _need(raw, "files", dict, where).items()},
@@ -223,14 +225,14 @@ def _mode_and_model(files: SessionFiles) -> tuple[str | None, str | None]:
     log = files.paths.get("log")
     if log:
         head = _head(log).decode("utf-8", "replace")
-        cfg = dict(_CFG.findall(head))
+        cfg = {m["key"]: m["val"] for m in _CFG.finditer(head) if m["key"] in ("runMode", "model")}
         code = _RUN_CODE.search(head)
-        if code and code[1] == "ulp-ml":
+        if code and code["code"] == "ulp-ml":
             mode = "energy"
         else:
             mode = {"multi": "accuracy", "bmark": "performance"}.get(cfg.get("runMode", ""))
         dut = _DUT_MODEL.search(head)
-        model = (dut[1] if dut else None) or cfg.get("model")
+        model = (dut["model"] if dut else None) or cfg.get("model")
     res = files.paths.get("results")
     if mode is None and res:
         text = _head(res).decode("utf-8", "replace")

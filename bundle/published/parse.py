@@ -23,7 +23,7 @@ The same code reads both sides of a diff:
   that cannot be parsed gives NOT_RUN rows flagged `parse_error` instead of aborting
   the whole tree (and in a round, so does a submitter tree of unknown layout).
 - `load_labels(labels_dir, benchmark)`: file name -> true class from y_labels.csv.
-- `MODE_METRICS`: mode -> the metric names it publishes (public; import it from here).
+- `MODE_METRICS`, `DATASET`: re-exported from bundle.catalogue (mode -> metrics, benchmark -> dataset).
 
 Metric names: top1_pct, auc (accuracy), throughput_ips, latency_ms (performance),
 energy_uj (energy, µJ per inference).
@@ -38,7 +38,7 @@ from pathlib import Path
 from bundle import scoring
 from bundle.errors import ParseError
 from bundle.published.energy import Trace, read_timestamps, read_trace
-from bundle.catalogue import MODES
+from bundle.catalogue import DATASETS as DATASET, MODE_METRICS, MODES, benchmark as catalogued, by_dataset
 from bundle.published.detect import SessionDir, SessionFiles, detect_tree, known_layouts, session_files
 from bundle.published.describe import describe
 from bundle.published.layout import find_mode_dirs
@@ -46,13 +46,6 @@ from bundle.published.logs import Output, SessionLog, parse_log
 from bundle.published.results import ResultsFile, parse_results
 from bundle.published.script import ScriptStep, infer_counts, parse_script
 
-MODE_METRICS = {
-    "performance": ("throughput_ips", "latency_ms"),
-    "accuracy": ("top1_pct", "auc"),
-    "energy": ("energy_uj",),
-}
-DATASET = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
-BENCH_OF_MODEL = {v: k for k, v in DATASET.items()}
 UPSTREAM_MISSING = ("too large to mirror: pinned by git blob id in the lock (git_blobs:), fetched only "
                     "from the network, so this tree has no")
 RUN_HINT = "the session folder is incomplete or inconsistent; fetch or rerun it"
@@ -132,7 +125,8 @@ def load_mode_dir(path: Path, system: str | None = None, benchmark: str | None =
         trace = _optional(files, "trace", read_trace, missing, names)
         timestamps = _optional(files, "timestamps", read_timestamps, missing, names)
     if benchmark is None and log is not None:
-        benchmark = BENCH_OF_MODEL.get(log.model or log.config.get("model", ""))
+        known = by_dataset(log.model or log.config.get("model", ""))
+        benchmark = known.name if known else None
     return ModeRun(path, system, benchmark, mode, log, results, script, trace, timestamps, missing, names)
 
 
@@ -361,7 +355,7 @@ def _accuracy(run: ModeRun, labels_dir: Path | None, labels_reason: str, partial
     other = _other_model(run, outputs, labels)
     if other:
         return _not_run("accuracy", other)
-    if run.benchmark == "ad":
+    if catalogued(run.benchmark).scoring == "anomaly":
         return _ad_accuracy(outputs, labels, run.path, partial_ok)
     y = _joined_labels(outputs, labels, run.path)
     dup = _duplicates([o.file for o in outputs])
