@@ -72,12 +72,12 @@ def agreement(rows: list[dict], runs: list[dict], published_root: Path | None, n
 
 def _windows(mode_dir: Path, label: str, group: str) -> WindowSeries | None:
     from bundle import scoring
-    from bundle.published.parse import _infer_n, load_mode_dir
+    from bundle.published.parse import infer_n, load_mode_dir
 
     run = load_mode_dir(mode_dir, mode="performance")
     if run.log is None or scoring.incomplete_run(len(run.log.laps)):
         return None
-    ws = scoring.throughput_windows(run.log.laps, _infer_n(run))
+    ws = scoring.throughput_windows(run.log.laps, infer_n(run))
     return WindowSeries(label, [w.index for w in ws], [w.throughput for w in ws], [w.valid for w in ws], group)
 
 
@@ -114,7 +114,7 @@ def energy_traces(published_root: Path | None, notes: list[str]) -> list[TraceDa
     """Every published energy-mode folder with a trace, its inference windows marked."""
     from bundle import scoring
     from bundle.published.layout import find_mode_dirs
-    from bundle.published.parse import _infer_n, load_mode_dir
+    from bundle.published.parse import infer_n, load_mode_dir
 
     if published_root is None:
         return []
@@ -127,7 +127,7 @@ def energy_traces(published_root: Path | None, notes: list[str]) -> list[TraceDa
             run = load_mode_dir(d.path, d.system, d.benchmark, d.mode)
             if run.trace is None or run.timestamps is None or scoring.incomplete_run(len(run.timestamps)):
                 continue
-            ws = scoring.energy_windows(run.trace.samples, run.trace.fs, run.timestamps, _infer_n(run))
+            ws = scoring.energy_windows(run.trace.samples, run.trace.fs, run.timestamps, infer_n(run))
         except ReproError as err:
             notes.append(f"energy trace {label}: not drawn: {err.message}")
             continue

@@ -7,7 +7,8 @@ import tarfile
 
 import pytest
 
-from bundle.engine.base import Mount, StageSpec, get_engine
+from bundle.engine.base import Mount, StageSpec
+from bundle.engine.select import get_engine
 from bundle.engine.remote import RemoteDockerEngine, engine_is_remote, pack, unpack
 from bundle.errors import EngineError
 from bundle.toolchain.pins import BUILDS
