@@ -9,7 +9,7 @@ import pytest
 
 from bundle.cli import main
 from bundle.errors import EXIT_PARSE, ParseError
-from bundle.published.layout import board_key, load_systems, match_system
+from bundle.published.systems import board_key, load_systems, match_system
 from bundle.published.logs import parse_log
 from bundle.diff_published import recompute_tree
 from bundle.published.parse import MODE_METRICS, load_mode_dir, load_tree, recomputed_metrics
