@@ -49,7 +49,7 @@ TARGETS: dict[str, ImageTarget] = {
     t.name: t for t in (
         ImageTarget("runner", needs=("pypi",), stages=("run", "report")),
         # TVM's sources come through the fetch layer (GitHub or a mirror clone), its build runs
-        # in a tvm-builder container (bundle/toolchain/tvm_image.py).
+        # in a tvm-builder container (bundle/toolchain/tvm_build.py).
         ImageTarget("tvm", needs=("pypi", "debian"), stages=("compile",)),
         ImageTarget("tvm-builder", needs=("pypi", "debian"), stages=(), part_of="tvm"),
         ImageTarget("zephyr", needs=("pypi", "debian", "github"), stages=("firmware", "flash"),

@@ -27,7 +27,7 @@ def test_bad_dockerfiles_are_rejected(path):
 
 
 def test_one_target_per_image():
-    # tvm is assembled from tvm-builder plus the resumable build's output (bundle/toolchain/tvm_image.py).
+    # tvm is assembled from tvm-builder plus the resumable build's output (bundle/toolchain/tvm_build.py, bundle/toolchain/tvm_image.py).
     assert set(TARGETS) - {"tvm"} <= set(DF.targets)
     # tvm-builder before zephyr: the classic builder builds every stage up to --target, and the
     # zephyr stage needs GitHub.
