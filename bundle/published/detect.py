@@ -13,7 +13,6 @@ script, trace, timestamps) by name, with or without a mode prefix, else by conte
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 

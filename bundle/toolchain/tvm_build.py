@@ -20,7 +20,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 SRC_IN_CONTAINER = "/src/tvm"
 BUILD_IN_CONTAINER = "/build"
