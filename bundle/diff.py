@@ -24,7 +24,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bundle.config import load_yaml
+from bundle.catalogue import METRICS
+from bundle.datafile import load_yaml
 from bundle.errors import ConfigError, ParseError
 from bundle.published import parse as published
 from bundle.published.logs import Output
@@ -35,7 +36,7 @@ RUN_INFO = "run-info.json"
 MATCH, WITHIN, DIFFERENT, NOT_RUN, NOT_COMPARABLE = (
     "MATCH", "WITHIN_TOLERANCE", "DIFFERENT", "NOT_RUN", "NOT_COMPARABLE")
 VERDICTS = (MATCH, WITHIN, DIFFERENT, NOT_RUN, NOT_COMPARABLE)
-METRICS = ("top1_pct", "auc", "throughput_ips", "latency_ms", "energy_uj")
+# METRICS: every metric name, in report order (the catalogue's modes)
 DUT_KINDS = ("board", "sim", "emulated", "host")
 POLICY_VERSION = 1
 MAX_MISMATCHES = 5

@@ -21,11 +21,13 @@ def run(args) -> int:
     from tabulate import tabulate
 
     from bundle.bench import run_all
+    from bundle.catalogue import benchmark as catalogued
     from bundle.fetch.fetcher import Fetcher
 
+    kws = catalogued("kws")
     fetcher = Fetcher.from_lock(mirror=args.mirror, progress=False)
-    figures = run_all(fetcher.fetch("models/kws_ref_model.tflite"),
-                      fetcher.fetch_tree("datasets/kws01/"), args.kws_limit, args.places_limit or None)
+    figures = run_all(fetcher.fetch(f"models/{kws.model}"),
+                      fetcher.fetch_tree(f"datasets/{kws.dataset}/"), args.kws_limit, args.places_limit or None)
     figures.update(_tvm_figures(fetcher.cache_dir))
     if args.json:
         print(jsonout.dumps(figures, indent=2))

@@ -17,7 +17,7 @@ from pathlib import Path
 from bundle.commands.fetch import add_fetch_options, fetcher_from_args
 from bundle.diff import DUT_KINDS, diff_mode_dirs, load_policy
 from bundle.errors import ReproError
-from bundle.published.parse import DATASET
+from bundle.catalogue import DATASETS as DATASET
 from bundle.report import exit_code_for, terminal_report
 from bundle import jsonout
 

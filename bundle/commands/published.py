@@ -22,7 +22,8 @@ import pandas as pd
 
 from bundle.diff import load_policy
 from bundle.errors import EXIT_PARSE
-from bundle.published.parse import recompute_tree, system_notes
+from bundle.diff_published import recompute_tree
+from bundle.published.parse import system_notes
 from bundle import jsonout
 from bundle.report import exit_code_for, terminal_report, write_report
 from bundle.report.tables import rows_table, summary_line

@@ -14,7 +14,7 @@ from bundle.stimuli.stage import FAILED, READY
 
 
 def register(sub) -> None:
-    p = sub.add_parser("stimuli", help="prepare ic01/vww01/ad01 stimuli from the pinned public datasets")
+    p = sub.add_parser("stimuli", help=f"prepare {'/'.join(SETS)} stimuli from the pinned public datasets")
     p.add_argument("--set", dest="sets", default="all", choices=[*SETS, "all"],
                    help="which set to prepare (default: all)")
     p.add_argument("--out", type=Path, default=None,

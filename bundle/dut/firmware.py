@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_DOWN, Decimal
 from typing import Callable
 
+from bundle.catalogue import DATASETS
+
 CMD_SIZE = 80                      # EE_CMD_SIZE: longer commands lose their middle
 MAX_DB_INPUT_SIZE = 96 * 96 * 3    # API default, enough for VWW
 PROFILE = "ULPMark for tinyML Firmware V0.0.1"
-MODEL_NAMES = {"kws": "kws01", "ic": "ic01", "vww": "vww01", "ad": "ad01"}
 U32 = 1 << 32
 
 # A line is text plus its terminator: most end "\r\n", one harness error ends "\n".
@@ -91,7 +92,7 @@ class Harness:
         return [self._lap()]
 
     def _profile(self, args):
-        return [_m(f"m-profile-[{PROFILE}]"), _m(f"m-model-[{MODEL_NAMES[self.benchmark]}]")]
+        return [_m(f"m-profile-[{PROFILE}]"), _m(f"m-model-[{DATASETS[self.benchmark]}]")]
 
     def _help(self, args):
         return [_m(f"{PROFILE}"), _m("help         : Print this information"),

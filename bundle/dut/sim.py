@@ -25,19 +25,14 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundle.catalogue import MODELS, benchmark as catalogued
 from bundle.dut.faults import FaultPlan
 from bundle.dut.firmware import Harness
 from bundle.errors import DutError
 
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
-# Reference model per benchmark, as the published builds were compiled from (mirror README).
-MODEL_FILES = {
-    "kws": "models/kws_ref_model.tflite",
-    "ic": "models/pretrainedResnet_quant.tflite",
-    "vww": "models/vww_96_int8.tflite",
-    "ad": "models/model_ToyCar_quant_fullint_micro.tflite",
-}
-AD_MAX_DB = 5 * 128 * 4 * 2  # the reference AD firmware's buffer (spec §1.3)
+# Reference model per benchmark (lock path), from the catalogue.
+MODEL_FILES = {name: f"models/{model}" for name, model in MODELS.items()}
 
 
 # Commands whose reply does not depend on the time they run (not infer, timestamp, name...):
@@ -108,7 +103,7 @@ class SimServer:
         self.harness = Harness(
             infer_fn=self.backend.infer, input_size=self.backend.input_size,
             benchmark=self.benchmark, clock_us=self._uptime_us, pace_infer=self._pace_infer,
-            max_db=AD_MAX_DB if self.benchmark == "ad" else Harness.max_db)
+            max_db=catalogued(self.benchmark).db_buffer_bytes)
 
     def _uptime_us(self) -> int:
         return self.clock_start_us + (time.monotonic_ns() - self._boot_ns) // 1000

@@ -49,7 +49,7 @@ TARGETS: dict[str, ImageTarget] = {
     t.name: t for t in (
         ImageTarget("runner", needs=("pypi",), stages=("run", "report")),
         # TVM's sources come through the fetch layer (GitHub or a mirror clone), its build runs
-        # in a tvm-builder container (bundle/toolchain/tvm_image.py).
+        # in a tvm-builder container (bundle/toolchain/tvm_build.py).
         ImageTarget("tvm", needs=("pypi", "debian"), stages=("compile",)),
         ImageTarget("tvm-builder", needs=("pypi", "debian"), stages=(), part_of="tvm"),
         ImageTarget("zephyr", needs=("pypi", "debian", "github"), stages=("firmware", "flash"),
@@ -61,7 +61,7 @@ TARGETS: dict[str, ImageTarget] = {
 def lock_pins() -> dict[str, str]:
     """The Dockerfile's pin build args, from artifacts/lock.yaml (the one place pins live);
     the orchestrator passes them to every build, so the Dockerfile defaults never decide."""
-    from bundle.builds import pins
+    from bundle.submission_builds import pins
 
     t = pins()
     return {"CMSIS_SHA": t["cmsis"]["commit"],

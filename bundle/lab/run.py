@@ -21,7 +21,7 @@ from bundle.pipeline import console
 
 def run_on_places(ctx, engine, benchmarks: list[str], coordinator: Coordinator | None = None) -> list[dict]:
     """Run `benchmarks` x ctx.cfg.modes on ctx.places of the coordinator at ctx.coordinator."""
-    from bundle.builds import load_builds
+    from bundle.submission_builds import load_builds
 
     own = coordinator is None
     coordinator = coordinator or Coordinator(ctx.coordinator)
@@ -97,7 +97,7 @@ def _entry(place: Place | None, out: Path | None, item: Work, result, reason: st
 
 def run_spec(ctx, url: str, item: Work, out: Path, place: str):
     """The ordinary run stage (bundle.toolchain.stages.run_stage) against the place's URL."""
-    from bundle.builds import iterations, load_builds
+    from bundle.submission_builds import iterations, load_builds
     from bundle.toolchain.stages import StageContext, run_stage
 
     n, w = iterations(item.system, item.benchmark, item.mode)

@@ -16,11 +16,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from bundle.catalogue import catalogue
 from bundle.errors import ConfigError, DutError, StageUnavailable
 
-# Bytes per stimulus, as EnergyRunner sends them (spec §1.3). AD sends one
-# 5x128 float32 window of a 102400-byte file at a time.
-INPUT_SIZES: dict[str, int] = {"kws": 490, "ic": 3072, "vww": 27648, "ad": 2560}
+# Bytes per stimulus, as EnergyRunner sends them (the catalogue's input_bytes).
+INPUT_SIZES: dict[str, int] = {name: b.input_bytes for name, b in catalogue().benchmarks.items()}
 
 # name -> "module:Class"; imported lazily so that listing backends never
 # imports TVM or LiteRT.

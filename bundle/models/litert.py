@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bundle.catalogue import BENCHMARKS
 from bundle.errors import ConfigError
 from bundle.models.base import ModelBackend
 from bundle.models.tensors import TensorSpec, check_fits, to_input, to_values
@@ -27,7 +28,7 @@ class LiteRTBackend(ModelBackend):
         "compiles": False,
         "kernels": "xnnpack",
         "requires": ["ai_edge_litert"],
-        "benchmarks": ["kws", "ic", "vww", "ad"],
+        "benchmarks": list(BENCHMARKS),   # every catalogued benchmark
     }
 
     _op_resolver: ClassVar[str] = "AUTO"

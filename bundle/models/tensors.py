@@ -30,9 +30,9 @@ class TensorSpec:
 
 def check_fits(benchmark: str, spec: TensorSpec, model_name: str) -> None:
     """Refuse a model whose input cannot hold one stimulus of this benchmark."""
-    from bundle.models.base import INPUT_SIZES
+    from bundle.catalogue import benchmark as catalogued
 
-    elements = INPUT_SIZES[benchmark] // (4 if benchmark == "ad" else 1)
+    elements = catalogued(benchmark).input_elements
     if int(np.prod(spec.shape)) != elements:
         raise ConfigError(f"{model_name}: input shape {spec.shape} does not take a {benchmark} "
                           f"stimulus ({elements} values)",

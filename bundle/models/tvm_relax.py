@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bundle.catalogue import BENCHMARKS
 from bundle.errors import ConfigError, EngineError
 from bundle.fsutil import sha256_file as _sha256
 from bundle.models.base import ModelBackend
@@ -39,7 +40,7 @@ class TvmRelaxBackend(ModelBackend):
         "bit_exact_reference": False,
         "compiles": True,
         "requires": ["tvm", "tflite"],
-        "benchmarks": ["kws", "ic", "vww", "ad"],
+        "benchmarks": list(BENCHMARKS),   # every catalogued benchmark
     }
 
     def __init__(self, model_path: Path, benchmark: str, cache_dir: Path | None = None):

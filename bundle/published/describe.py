@@ -19,8 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bundle.errors import ParseError
-from bundle.published.detect import Known, key
-from bundle.published.layout import SystemInfo, read_json_lenient
+from bundle.published.names import Known, key
+from bundle.published.systems import SystemInfo, read_json_lenient
 
 
 def _is_description(data, known: Known) -> bool:

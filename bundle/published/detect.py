@@ -12,235 +12,19 @@ script, trace, timestamps) by name, with or without a mode prefix, else by conte
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from bundle.config import load_yaml
-from bundle.errors import ConfigError, ParseError
+from bundle.errors import ParseError
+from bundle.published.describe import find_descriptions
+from bundle.published.names import (Known, Layout, benchmark_of_model, benchmark_of_name,  # noqa: F401
+                                    key, known_layouts, mode_of_name)
+from bundle.published.sessionfiles import SessionFiles, mode_and_model, session_files  # noqa: F401
 
-ROLES = ("log", "results", "script", "trace", "timestamps")
-SNIFF_BYTES = 64 << 10
 HINT = ("pass a folder laid out like closed/<Submitter>/ (results/<system>/<benchmark>/<mode>/ or "
         "results/<variant>/<board>/<benchmark>/<mode>/), or a round checkout closed/; "
         "the known layouts are in bundle/data/layouts.yaml")
-_LOG_LINE = re.compile(rb"^\d+\.\d{3} (session|parser|sequencer|dut|io|emon): ", re.M)
-_RESULTS_LINE = re.compile(rb"^\S+ ulp-ml(perf)?: ?(Top[- ]1|AUC|Median |Performance results|Energy data)", re.M)
-_RUN_CODE = re.compile(r"m-bmark-run-name\[[^\]]*\]-code\[([^\]]*)\]")
-_CFG = re.compile(r"-key\[(runMode|model)\]-val\[([^\]]*)\]")
-_DUT_MODEL = re.compile(r"m-model-\[([^\]]*)\]")
-
-
-def key(name: str) -> str:
-    """Spelling-independent form of a name: lower case, letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-# -- the known layouts, as data ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Layout:
-    name: str
-    levels: tuple[str, ...]
-    what: str
-
-
-@dataclass(frozen=True)
-class Known:
-    benchmarks: dict[str, tuple[str, ...]]     # benchmark -> folder name keys
-    datasets: dict[str, str]                   # benchmark -> EEMBC dataset (model name in logs)
-    modes: dict[str, tuple[str, ...]]
-    typo_edits: int
-    files: dict[str, tuple[str, ...]]          # role -> base file names
-    layouts: tuple[Layout, ...]
-    description_folders: tuple[str, ...]
-    description_keys: frozenset[str]
-    description_min_keys: int
-    name_affixes: tuple[str, ...]
-
-
-def _need(raw: dict, name: str, kind, where: str):
-    value = raw.get(name)
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}: {name} must be a {kind.__name__}", hint="compare with bundle/data/layouts.yaml")
-    return value
-
-
-@lru_cache(maxsize=4)
-def known_layouts(path: Path | None = None) -> Known:
-    raw, where = load_yaml(path, "layouts.yaml")
-    if raw.get("version") != 1:
-        raise ConfigError(f"{where}: expected version: 1", hint="compare with bundle/data/layouts.yaml")
-    benches = _need(raw, "benchmarks", dict, where)
-    desc = _need(raw, "system_descriptions", dict, where)
-    try:
-        return Known(
-            benchmarks={b: tuple(key(n) for n in v["names"]) for b, v in benches.items()},
-            datasets={b: str(v["dataset"]) for b, v in benches.items()},
-            modes={m: tuple(key(n) for n in names) for m, names in _need(raw, "modes", dict, where).items()},
-            typo_edits=int(raw.get("mode_typo_edits", 0)),
-            files={r: tuple(v) for r, v in _need(raw, "files", dict, where).items()},
-            layouts=tuple(Layout(str(x["name"]), tuple(x["levels"]), str(x.get("what", "")))
-                          for x in _need(raw, "layouts", list, where)),
-            description_folders=tuple(desc["folders"]),
-            description_keys=frozenset(key(k) for k in desc["keys"]),
-            description_min_keys=int(desc["min_keys"]),
-            name_affixes=tuple(key(a) for a in desc["name_affixes"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: malformed entry ({err!r})", hint="compare with bundle/data/layouts.yaml") from None
-
-
-# -- names ------------------------------------------------------------------------------------
-def _edits(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def mode_of_name(name: str, known: Known) -> tuple[str | None, bool]:
-    """(mode, is_typo) for a folder or file-prefix name."""
-    k = key(name)
-    for mode, names in known.modes.items():
-        if k in names:
-            return mode, False
-    close = {m for m, names in known.modes.items() for n in names
-             if len(n) >= 5 and _edits(k, n) <= known.typo_edits}
-    return (close.pop(), True) if len(close) == 1 else (None, False)
-
-
-def benchmark_of_name(name: str, known: Known) -> str | None:
-    k = key(name)
-    return next((b for b, names in known.benchmarks.items() if k in names), None)
-
-
-def benchmark_of_model(model: str, known: Known) -> tuple[str | None, bool]:
-    """(benchmark, other_version) for the model name a log states (kws01, or e.g. kws02)."""
-    k = key(model)
-    for bench, dataset in known.datasets.items():
-        if k == key(dataset):
-            return bench, False
-    # another version of a benchmark's model: its name starts with a known benchmark name
-    hits = sorted(((len(n), b) for b, names in known.benchmarks.items() for n in names if k.startswith(n)),
-                  reverse=True)
-    return (hits[0][1], True) if hits else (None, False)
-
-
-# -- the files of one session folder ----------------------------------------------------------
-def _role_by_name(name: str, known: Known) -> tuple[str | None, str]:
-    """(role, mode prefix) of a file name: `log.txt`, `performance_log.txt`, `energy-script.async`."""
-    low = name.lower()
-    for role, bases in known.files.items():
-        for base in bases:
-            if low == base:
-                return role, ""
-            if low.endswith(base) and low[-len(base) - 1] in "_-":
-                prefix = name[:-len(base) - 1]
-                if mode_of_name(prefix, known)[0]:
-                    return role, prefix
-    return None, ""
-
-
-def _head(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(SNIFF_BYTES)
-    except OSError:
-        return b""
-
-
-def _role_by_content(path: Path) -> str | None:
-    head = _head(path)
-    if not head:
-        return None
-    if head[:1] == b"\xf1" and path.stat().st_size >= 9 and (path.stat().st_size - 5) % 4 == 0:
-        return "trace"                      # EMON trace: tag byte 0xF1, float32 rate, float32 samples
-    if b"\0" in head:
-        return None
-    if _RESULTS_LINE.search(head):
-        return "results"
-    if _LOG_LINE.search(head) and (b"m-session-start-id" in head or b"m-bmark-run-name" in head):
-        return "log"
-    text = head.lstrip()
-    if text.startswith(b"[") and re.search(rb"\bcmd\s*:", text):
-        return "script"
-    if text.startswith(b"[") and path.suffix.lower() == ".json":
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError, OSError):
-            return None
-        if isinstance(values, list) and all(isinstance(v, (int, float)) for v in values):
-            return "timestamps"
-    return None
-
-
-@dataclass
-class SessionFiles:
-    paths: dict[str, Path] = field(default_factory=dict)
-    prefix: str = ""                      # the mode prefix the folder's file names use, if any
-    notes: list[str] = field(default_factory=list)
-
-    def expected_name(self, base: str) -> str:
-        """The name a missing file would have in this folder (e.g. accuracy_log.txt; EMON
-        traces keep EnergyRunner's own names)."""
-        return f"{self.prefix}_{base}" if self.prefix and not base.startswith("trace1-") else base
-
-
-def session_files(folder: Path, known: Known | None = None) -> SessionFiles:
-    known = known or known_layouts()
-    out = SessionFiles()
-    try:
-        entries = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
-    except OSError:
-        return out
-    unnamed = []
-    for path in entries:
-        role, prefix = _role_by_name(path.name, known)
-        if role and role not in out.paths:
-            out.paths[role] = path
-            out.prefix = out.prefix or prefix
-        elif role:
-            out.notes.append(f"{folder}: {path.name} ignored, {out.paths[role].name} is the {role} file")
-        else:
-            unnamed.append(path)
-    for path in unnamed:
-        role = _role_by_content(path)
-        if role and role not in out.paths:
-            out.paths[role] = path
-            out.notes.append(f"{folder}: {path.name} read as the {role} file (by its content)")
-    return out
-
-
-# -- what a session folder's files say --------------------------------------------------------
-def _mode_and_model(files: SessionFiles) -> tuple[str | None, str | None]:
-    mode = model = None
-    log = files.paths.get("log")
-    if log:
-        head = _head(log).decode("utf-8", "replace")
-        cfg = dict(_CFG.findall(head))
-        code = _RUN_CODE.search(head)
-        if code and code[1] == "ulp-ml":
-            mode = "energy"
-        else:
-            mode = {"multi": "accuracy", "bmark": "performance"}.get(cfg.get("runMode", ""))
-        dut = _DUT_MODEL.search(head)
-        model = (dut[1] if dut else None) or cfg.get("model")
-    res = files.paths.get("results")
-    if mode is None and res:
-        text = _head(res).decode("utf-8", "replace")
-        if "Median energy cost" in text or "Energy data for window" in text:
-            mode = "energy"
-        elif re.search(r"Top[- ]1|AUC", text):
-            mode = "accuracy"
-        elif "Median throughput" in text:
-            mode = "performance"
-    return mode, model
 
 
 @dataclass(frozen=True)
@@ -293,7 +77,7 @@ def _examine(results: Path, folder: Path, has_subdirs: bool, known: Known) -> _F
     name_bench = benchmark_of_name(folder.parent.name, known) if len(rel) > 1 else None
     if not files.paths and (has_subdirs or not name_mode or not name_bench):
         return None                        # not a session folder (an empty one counts only by its names)
-    mode, model = _mode_and_model(files)
+    mode, model = mode_and_model(files)
     bench, other = benchmark_of_model(model, known) if model else (None, False)
     notes = list(files.notes)
     if name_mode and mode and name_mode != mode:
@@ -381,8 +165,6 @@ def _submitter_name(root: Path, descriptions) -> str:
 
 
 def detect_submitter(root: Path, known: Known | None = None) -> Submitter:
-    from bundle.published.describe import find_descriptions
-
     known = known or known_layouts()
     root = Path(root)
     sub = Submitter(root.name, root)

@@ -18,17 +18,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from bundle import eembc
 from bundle.errors import ParseError
 
-LINE_RE = re.compile(r"^(?P<t>\d{5,}\.\d{3}) (?P<src>[a-z][a-z0-9-]*): (?P<msg>.*)$")
-LAP_RE = re.compile(r"^m-lap-us-(?P<us>\d+)$")
-RESULTS_RE = re.compile(r"^m-results-\[(?P<vals>[^\]]*)\]$")
-MODEL_RE = re.compile(r"^m-model-\[(?P<model>[^\]]*)\]$")
-COMMAND_RE = re.compile(r'^Command "(?P<cmd>.*)"$')
-BLOAD_RE = re.compile(r'^(?:bload dut|bloadp) "(?P<file>[^"]+)"(?: (?P<off>\d+) (?P<len>\d+))?$')
-INFER_RE = re.compile(r"^(?:io )?dut infer (?P<n>\d+)(?: (?P<w>\d+))?$")
-RUN_NAME_RE = re.compile(r"^m-bmark-run-name\[(?P<name>[^\]]*)\]-code\[(?P<code>[^\]]*)\]$")
-CFG_RE = re.compile(r"^m-bm-cfg-name\[[^\]]*\]-key\[(?P<key>[^\]]*)\]-val\[(?P<val>.*)\]$")
+# The line grammar is bundle.eembc's (shared with the runner); these are its names here.
+LINE_RE, COMMAND_RE, BLOAD_RE, INFER_RE = eembc.LOG_LINE, eembc.COMMAND, eembc.BLOAD, eembc.INFER
+LAP_RE, RESULTS_RE, MODEL_RE = eembc.DUT_LINES["lap"], eembc.DUT_LINES["results"], eembc.DUT_LINES["model"]
+RUN_NAME_RE, CFG_RE = eembc.RUN_NAME_LINE, eembc.CFG_LINE
 DUT_RELAY = "[dut]: "
 VALUE_RE = re.compile(r"^[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$")
 MAX_LAP_US = 2**64 - 1

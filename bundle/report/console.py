@@ -8,19 +8,20 @@ import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from bundle.report.row import Row, as_rows
 from bundle.report.summary import headline, short_reason
-from bundle.report.tables import VERDICT_ORDER, row_verdict
+from bundle.report.tables import VERDICT_ORDER
 
 MAX_LINES = 40
 WIDTH = 100
 MAX_DIFFERENT = 5
 
 
-def _per_dut(rows: list[dict]) -> list[str]:
+def _per_dut(rows: list[Row]) -> list[str]:
     counts: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
-        key = r.get("dut") if r.get("section") == "reproduce" else "published logs (recompute)"
-        counts[str(key)][row_verdict(r)] += 1
+        key = r.dut if r.section == "reproduce" else "published logs (recompute)"
+        counts[str(key)][r.verdict] += 1
     width = max((len(k) for k in counts), default=0)
     return [f"  {dut:<{width}}  " + ", ".join(f"{v} {c[v]}" for v in VERDICT_ORDER if c[v])
             for dut, c in counts.items()]
@@ -35,17 +36,18 @@ def _stages(stages: list[dict]) -> list[str]:
                           subsequent_indent="    ") for status, names in by_status.items()]
 
 
-def _differences(rows: list[dict]) -> list[str]:
-    diff = [r for r in rows if row_verdict(r) == "DIFFERENT"]
-    lines = [f"  {r.get('dut')} {r.get('system')} {r.get('benchmark')} {r.get('metric')}: "
-             f"published {r.get('published')}, reproduced {r.get('reproduced', r.get('recomputed'))}"
+def _differences(rows: list[Row]) -> list[str]:
+    diff = [r for r in rows if r.verdict == "DIFFERENT"]
+    lines = [f"  {r.dut} {r.system} {r.benchmark} {r.metric}: "
+             f"published {r.published}, reproduced {r.reproduced}"
              for r in diff[:MAX_DIFFERENT]]
     if len(diff) > MAX_DIFFERENT:
         lines.append(f"  ... and {len(diff) - MAX_DIFFERENT} more (report.html)")
     return lines
 
 
-def final_summary(rows: list[dict], stages: list[dict], report: Path, elapsed_s: float | None = None) -> str:
+def final_summary(rows: list[Row | dict], stages: list[dict], report: Path, elapsed_s: float | None = None) -> str:
+    rows = as_rows(rows)
     head = headline(rows)
     lines = textwrap.wrap(head.sentence(), WIDTH) + [head.recompute_sentence(), "", "verdicts per DUT (rows):"]
     lines += _per_dut(rows)

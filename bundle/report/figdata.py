@@ -14,14 +14,13 @@ import numpy as np
 from bundle.errors import ReproError
 from bundle.report.figures import (MAX_TRACE_POINTS, AgreementSeries, LatencyPoint, TraceData,
                                    WindowSeries)
-from bundle.report.tables import row_verdict
+from bundle.report.row import Row, as_rows
 
 
-
-def verdict_groups(rows: list[dict]) -> dict[str, dict[str, int]]:
+def verdict_groups(rows: list[Row | dict]) -> dict[str, dict[str, int]]:
     groups: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in sorted(rows, key=lambda r: (r.get("section") or "", r.get("benchmark") or "")):
-        groups[f"{r.get('section')}: {r.get('benchmark')}"][row_verdict(r)] += 1
+    for r in sorted(as_rows(rows), key=lambda r: (r.section or "", r.benchmark or "")):
+        groups[f"{r.section}: {r.benchmark}"][r.verdict] += 1
     return {k: dict(v) for k, v in groups.items()}
 
 
@@ -32,13 +31,12 @@ def _run_dir(runs: list[dict], label: str, benchmark: str, mode: str) -> Path | 
     return None
 
 
-def _compared(rows: list[dict], mode: str) -> list[tuple[str, str, str]]:
+def _compared(rows: list[Row], mode: str) -> list[tuple[str, str, str]]:
     """(dut label, system, benchmark) of the reproduce rows of one mode, in report order."""
     seen = []
     for r in rows:
-        key = (r.get("dut"), r.get("system"), r.get("benchmark"))
-        if r.get("section") == "reproduce" and r.get("mode") == mode and row_verdict(r) != "NOT_RUN" \
-                and key not in seen:
+        key = (r.dut, r.system, r.benchmark)
+        if r.section == "reproduce" and r.mode == mode and r.verdict != "NOT_RUN" and key not in seen:
             seen.append(key)
     return seen
 
@@ -49,11 +47,11 @@ def _max_abs(a, b) -> float:
     return float(max((abs(x - y) for x, y in zip(a, b)), default=0.0))
 
 
-def agreement(rows: list[dict], runs: list[dict], published_root: Path | None, notes: list[str]) -> list[AgreementSeries]:
+def agreement(rows: list[Row | dict], runs: list[dict], published_root: Path | None, notes: list[str]) -> list[AgreementSeries]:
     from bundle.published.logs import parse_log
 
     series = []
-    for label, system, benchmark in _compared(rows, "accuracy"):
+    for label, system, benchmark in _compared(as_rows(rows), "accuracy"):
         run = _run_dir(runs, label, benchmark, "accuracy")
         pub = published_root / "results" / system / benchmark / "accuracy" / "log.txt" if published_root else None
         if run is None or pub is None or not pub.is_file() or not (run / "log.txt").is_file():
@@ -72,22 +70,22 @@ def agreement(rows: list[dict], runs: list[dict], published_root: Path | None, n
 
 def _windows(mode_dir: Path, label: str, group: str) -> WindowSeries | None:
     from bundle import scoring
-    from bundle.published.parse import _infer_n, load_mode_dir
+    from bundle.published.parse import infer_n, load_mode_dir
 
     run = load_mode_dir(mode_dir, mode="performance")
     if run.log is None or scoring.incomplete_run(len(run.log.laps)):
         return None
-    ws = scoring.throughput_windows(run.log.laps, _infer_n(run))
+    ws = scoring.throughput_windows(run.log.laps, infer_n(run))
     return WindowSeries(label, [w.index for w in ws], [w.throughput for w in ws], [w.valid for w in ws], group)
 
 
-def window_series(rows: list[dict], runs: list[dict], published_root: Path | None,
+def window_series(rows: list[Row | dict], runs: list[dict], published_root: Path | None,
                   notes: list[str]) -> list[WindowSeries]:
     """Published windows of each compared system, then each reproduced run's, per benchmark."""
     wanted: list[tuple[str, Path]] = []
-    systems = sorted({(r.get("system"), r.get("benchmark")) for r in rows
-                      if r.get("section") == "reproduce" and r.get("mode") == "performance"
-                      and r.get("published") is not None and r.get("system")})
+    systems = sorted({(r.system, r.benchmark) for r in as_rows(rows)
+                      if r.section == "reproduce" and r.mode == "performance"
+                      and r.published is not None and r.system})
     for system, benchmark in systems:
         if published_root:
             wanted.append((f"published {system}|{benchmark}",
@@ -114,7 +112,7 @@ def energy_traces(published_root: Path | None, notes: list[str]) -> list[TraceDa
     """Every published energy-mode folder with a trace, its inference windows marked."""
     from bundle import scoring
     from bundle.published.layout import find_mode_dirs
-    from bundle.published.parse import _infer_n, load_mode_dir
+    from bundle.published.parse import infer_n, load_mode_dir
 
     if published_root is None:
         return []
@@ -127,7 +125,7 @@ def energy_traces(published_root: Path | None, notes: list[str]) -> list[TraceDa
             run = load_mode_dir(d.path, d.system, d.benchmark, d.mode)
             if run.trace is None or run.timestamps is None or scoring.incomplete_run(len(run.timestamps)):
                 continue
-            ws = scoring.energy_windows(run.trace.samples, run.trace.fs, run.timestamps, _infer_n(run))
+            ws = scoring.energy_windows(run.trace.samples, run.trace.fs, run.timestamps, infer_n(run))
         except ReproError as err:
             notes.append(f"energy trace {label}: not drawn: {err.message}")
             continue
@@ -148,16 +146,15 @@ def _decimated(label: str, samples: np.ndarray, fs: float, windows) -> TraceData
                      scoring.median_energy(windows) if windows else None)
 
 
-def latency_points(rows: list[dict]) -> list[LatencyPoint]:
+def latency_points(rows: list[Row | dict]) -> list[LatencyPoint]:
     """Every reproduce row that estimates the board's latency next to the published one: an
     emulated core (qemu) or a board. A software DUT's or the host's latency is this CPU's, not
     an estimate of the board's, so it is not drawn."""
     points = []
-    for r in rows:
-        dut = str(r.get("dut") or "")
-        estimate = dut.startswith(("qemu", "board", "emulated")) or "estimate" in str(r.get("reason") or "")
-        if r.get("section") == "reproduce" and r.get("metric") == "latency_ms" and estimate \
-                and r.get("published") and r.get("reproduced") is not None:
-            points.append(LatencyPoint(f"{r.get('system')} {r.get('benchmark')} ({r.get('dut')})",
-                                       float(r["published"]), float(r["reproduced"])))
+    for r in as_rows(rows):
+        dut = str(r.dut or "")
+        estimate = dut.startswith(("qemu", "board", "emulated")) or "estimate" in r.reason
+        if r.section == "reproduce" and r.metric == "latency_ms" and estimate \
+                and r.published and r.reproduced is not None:
+            points.append(LatencyPoint(f"{r.system} {r.benchmark} ({r.dut})", float(r.published), float(r.reproduced)))
     return points

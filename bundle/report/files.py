@@ -6,9 +6,10 @@ writes all three; extra keyword sections (e.g. `stages=[{stage, status, reason}]
 their own tables. `exit_code_for(rows)` is EXIT_DIFFERENT when any row is
 DIFFERENT, else EXIT_OK. `terminal_report(rows, notes)` is the text the CLI prints.
 
-Row fields: section, system, benchmark, mode, metric, published, reproduced,
-verdict, reason; optional outputs_equal, outputs_total, first_mismatches, detail, and for
-published-recompute rows submitter, system_description, board_name, soc_name.
+Rows are bundle.report.row.Row (records given as dicts are read as Rows): section, system,
+benchmark, mode, metric, published, reproduced, verdict, reason; optional outputs_equal,
+outputs_total, first_mismatches, detail, and for published-recompute rows submitter,
+system_description, board_name, soc_name.
 """
 from __future__ import annotations
 
@@ -21,22 +22,11 @@ from tabulate import tabulate
 
 from bundle.errors import EXIT_DIFFERENT, EXIT_OK
 from bundle.report.summary import Reasons, columns, fmt, headline, short_reason, side_by_side
-from bundle.report.tables import row_verdict, rows_table, summary_line, verdict_counts
+from bundle.report.row import FIELDS, Row, as_rows
+from bundle.report.tables import rows_table, summary_line, verdict_counts
 from bundle import jsonout
 
-CSV_COLUMNS = ["section", "dut", "submitter", "system", "benchmark", "mode", "metric", "published", "reproduced",
-               "verdict", "reason", "detail", "outputs_equal", "outputs_total", "first_mismatches",
-               "system_description", "board_name", "soc_name", "ratio"]
-
-
-def normalise(row: dict) -> dict:
-    """One row with the report's field names (published-recompute rows say recomputed/status)."""
-    out = {c: row.get(c) for c in CSV_COLUMNS}
-    if out["reproduced"] is None:
-        out["reproduced"] = row.get("recomputed")
-    out["verdict"] = row_verdict(row)
-    out["reason"] = row.get("reason") or ""
-    return out
+CSV_COLUMNS = list(FIELDS)     # one column per Row field, in its order
 
 
 def _csv_cell(key: str, value):
@@ -47,15 +37,15 @@ def _csv_cell(key: str, value):
     return "" if value is None else value
 
 
-def exit_code_for(rows: list[dict]) -> int:
-    return EXIT_DIFFERENT if any(row_verdict(r) == "DIFFERENT" for r in rows) else EXIT_OK
+def exit_code_for(rows: list[Row | dict]) -> int:
+    return EXIT_DIFFERENT if any(r.verdict == "DIFFERENT" for r in as_rows(rows)) else EXIT_OK
 
 
-def _mismatch_lines(rows: list[dict]) -> list[str]:
+def _mismatch_lines(rows: list[Row]) -> list[str]:
     lines = []
     for r in rows:
-        for m in r.get("first_mismatches") or []:
-            lines.append(f"- {r.get('dut')} vs {r.get('system')} {r.get('benchmark')} `{m['file']}`: "
+        for m in r.first_mismatches or []:
+            lines.append(f"- {r.dut} vs {r.system} {r.benchmark} `{m['file']}`: "
                          f"published {m['published']}, reproduced {m['reproduced']}")
     return lines
 
@@ -91,7 +81,7 @@ def _cell_md(cell) -> str:
     return f"{fmt(cell.value)} {cell.verdict}{ref}{outputs}"
 
 
-def _systems_md(rows: list[dict], reasons: Reasons) -> list[str]:
+def _systems_md(rows: list[Row], reasons: Reasons) -> list[str]:
     cols = columns(rows)
     lines = ["## Published and reproduced, per system", ""]
     for system, entries in side_by_side(rows, reasons).items():
@@ -103,7 +93,7 @@ def _systems_md(rows: list[dict], reasons: Reasons) -> list[str]:
     return lines
 
 
-def _markdown(rows: list[dict], title: str, notes: list[str], sections: dict) -> str:
+def _markdown(rows: list[Row], title: str, notes: list[str], sections: dict) -> str:
     """Top-down: the headline, the numbers side by side, then why, then the details."""
     head = headline(rows)
     reasons = Reasons()
@@ -128,12 +118,12 @@ def _markdown(rows: list[dict], title: str, notes: list[str], sections: dict) ->
     return "\n".join(lines)
 
 
-def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] | None = None,
+def write_report(rows: list[Row | dict], run_dir: Path, title: str, notes: list[str] | None = None,
                  **sections) -> dict[str, Path]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     notes = list(notes or [])
-    norm = [normalise(r) for r in rows]
+    norm = as_rows(rows)
     paths = {"md": run_dir / "report.md", "csv": run_dir / "report.csv", "json": run_dir / "report.json"}
     # Each file appears whole or not at all: a killed report stage leaves no half-written report.
     with atomic_output(paths["md"]) as tmp:
@@ -142,15 +132,16 @@ def write_report(rows: list[dict], run_dir: Path, title: str, notes: list[str] |
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in norm:     # None is an empty cell, never a number that was not computed
-            writer.writerow({k: _csv_cell(k, v) for k, v in row.items()})
-    doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections, "rows": norm}
+            writer.writerow({k: _csv_cell(k, v) for k, v in row.as_dict().items()})
+    doc = {"title": title, "notes": notes, "summary": verdict_counts(norm), **sections,
+           "rows": [r.as_dict() for r in norm]}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(jsonout.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     return paths
 
 
-def terminal_report(rows: list[dict], notes: list[str] | None = None) -> str:
-    norm = [normalise(r) for r in rows]
+def terminal_report(rows: list[Row | dict], notes: list[str] | None = None) -> str:
+    norm = as_rows(rows)
     parts = [rows_table(norm, "simple"), "", f"verdicts: {summary_line(norm) or 'no rows'}"]
     parts += [f"note: {n}" for n in notes or []]
     return "\n".join(parts)

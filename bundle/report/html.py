@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bundle.errors import ParseError
 from bundle.fsutil import atomic_output
+from bundle.report.row import as_rows
 from bundle.report.summary import Reasons, columns, fmt, headline, short_reason, side_by_side
 
 CSS = """
@@ -136,7 +137,7 @@ def _draw(rows: list[dict], runs: list[dict], published_root: Path | None,
 
 
 def render(doc: dict, published_root: Path | None = None, cache=None) -> str:
-    rows = doc.get("rows", [])
+    rows = as_rows(doc.get("rows", []))
     reasons = Reasons()
     head = headline(rows)
     notes = list(doc.get("notes") or [])

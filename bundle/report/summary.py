@@ -14,7 +14,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bundle.report.tables import row_verdict
+from bundle.catalogue import MODES
+from bundle.report.row import Row, as_rows
 
 SHORT_REASON = 56
 # Best outcome first: a number counts once, by its best reproduction.
@@ -64,28 +65,24 @@ class Headline:
                 f"{self.recompute_total} published numbers equal.")
 
 
-def _metrics(row: dict) -> list[str]:
-    return [m for m in str(row.get("metric") or "").split(",") if m]
-
-
-def headline(rows: list[dict]) -> Headline:
+def headline(rows: list[Row | dict]) -> Headline:
     best: dict[tuple, str] = {}
     why: dict[tuple, str] = {}
+    rows = as_rows(rows)
     for r in rows:
-        if r.get("section") != "reproduce":
+        if r.section != "reproduce":
             continue
-        for metric in _metrics(r):
-            key = (r.get("system"), r.get("benchmark"), r.get("mode"), metric)
-            verdict = row_verdict(r)
-            if key not in best or RANK.get(verdict, 9) < RANK.get(best[key], 9):
-                best[key] = verdict
-                why[key] = r.get("reason") or ""
+        for metric in r.metrics:
+            key = (r.system, r.benchmark, r.mode, metric)
+            if key not in best or RANK.get(r.verdict, 9) < RANK.get(best[key], 9):
+                best[key] = r.verdict
+                why[key] = r.reason
     counts = Counter(best.values())
     reasons = Counter(short_reason(why[k]) for k, v in best.items() if v == "NOT_RUN" and why[k])
-    recompute = [r for r in rows if r.get("section") != "reproduce"]
+    recompute = [r for r in rows if r.section != "reproduce"]
     return Headline(len(best), dict(counts), reasons.most_common(4),
-                    sum(len(_metrics(r)) for r in recompute),
-                    sum(len(_metrics(r)) for r in recompute if row_verdict(r) == "MATCH"))
+                    sum(len(r.metrics) for r in recompute),
+                    sum(len(r.metrics) for r in recompute if r.verdict == "MATCH"))
 
 
 @dataclass
@@ -105,30 +102,31 @@ class Line:
     cells: dict[str, Cell]                   # column (recomputed, a DUT label) -> cell
 
 
-def columns(rows: list[dict]) -> list[str]:
-    duts = [str(r.get("dut")) for r in rows if r.get("section") == "reproduce"]
+def columns(rows: list[Row | dict]) -> list[str]:
+    duts = [str(r.dut) for r in as_rows(rows) if r.section == "reproduce"]
     return ["recomputed"] + list(dict.fromkeys(duts))
 
 
-def side_by_side(rows: list[dict], reasons: Reasons) -> dict[str, list[Line]]:
+def side_by_side(rows: list[Row | dict], reasons: Reasons) -> dict[str, list[Line]]:
     """Per system, one line per (benchmark, mode, metric)."""
     out: dict[str, dict[tuple, Line]] = {}
-    for r in rows:
-        system = r.get("system") or "?"
-        column = "recomputed" if r.get("section") != "reproduce" else str(r.get("dut"))
-        for metric in _metrics(r):
-            key = (r.get("benchmark"), r.get("mode"), metric)
+    for r in as_rows(rows):
+        system = r.system or "?"
+        # The column of the recompute side keeps its name: "recomputed" from the published logs.
+        column = "recomputed" if r.section != "reproduce" else str(r.dut)
+        single = len(r.metrics) == 1
+        for metric in r.metrics:
+            key = (r.benchmark, r.mode, metric)
             line = out.setdefault(system, {}).setdefault(
                 key, Line(str(key[0]), str(key[1]), metric, None, {}))
-            if line.published is None and r.get("published") is not None and len(_metrics(r)) == 1:
-                line.published = r["published"]
-            value = r.get("reproduced", r.get("recomputed")) if len(_metrics(r)) == 1 else None
-            verdict = row_verdict(r)
-            ref = reasons.ref(r.get("reason")) if verdict != "MATCH" else None
-            outputs = (f"{r['outputs_equal']}/{r['outputs_total']} outputs equal"
-                       if r.get("outputs_total") is not None else "")
-            line.cells[column] = Cell(value, verdict, ref, outputs)
-    order = {"accuracy": 0, "performance": 1, "energy": 2}
+            if line.published is None and r.published is not None and single:
+                line.published = r.published
+            value = r.reproduced if single else None
+            ref = reasons.ref(r.reason) if r.verdict != "MATCH" else None
+            outputs = (f"{r.outputs_equal}/{r.outputs_total} outputs equal"
+                       if r.outputs_total is not None else "")
+            line.cells[column] = Cell(value, r.verdict, ref, outputs)
+    order = {mode: i for i, mode in enumerate(MODES)}
     return {s: sorted(lines.values(), key=lambda ln: (ln.benchmark, order.get(ln.mode, 9), ln.metric))
             for s, lines in sorted(out.items())}
 

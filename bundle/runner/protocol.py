@@ -20,33 +20,19 @@ from dataclasses import dataclass, field
 
 import serial
 
+from bundle import eembc
 from bundle.errors import DutProtocolError, DutTimeout, PortGone
 
 MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)
-READY = "m-ready"
+READY = eembc.READY
 POLL_S = 0.02               # longest a read blocks; deadlines are checked between reads
 LAP_MODULUS = 2**32         # m-lap-us is a u32 on Cortex-M (spec §1.6)
 LAP_TOLERANCE_S = 0.05      # a lap interval may differ from the host's view by this much ...
 LAP_TOLERANCE_REL = 0.20    # ... or by this fraction of the host's interval, if larger
 
-RE = {
-    "init": re.compile(r"^m-init-done$"),
-    "name": re.compile(r"^m-name-(?P<dev>[^-\[]+)-\[(?P<vendor>[^\]]*)\]$"),
-    "profile": re.compile(r"^m-profile-\[(?P<profile>[^\]]*)\]$"),
-    "model": re.compile(r"^m-model-\[(?P<model>[^\]]*)\]$"),
-    "expecting": re.compile(r"^m-\[Expecting (?P<n>\d+) bytes\]$"),
-    "load_done": re.compile(r"^m-load-done$"),
-    "warmup_start": re.compile(r"^m-warmup-start-(?P<w>\d+)$"),
-    "warmup_done": re.compile(r"^m-warmup-done$"),
-    "infer_start": re.compile(r"^m-infer-start-(?P<n>\d+)$"),
-    "lap": re.compile(r"^m-lap-us-(?P<us>\d+)$"),
-    "infer_done": re.compile(r"^m-infer-done$"),
-    "results": re.compile(r"^m-results-\[(?P<vals>[^\]]*)\]$"),
-    "error": re.compile(r"^e-\[(?P<msg>.*)\]$"),
-}
-# Printed scores: digits, a point, exactly 3 decimals. Anything else is a damaged line.
-VALUE_RE = re.compile(r"^-?\d+\.\d{3}$")
-OVERSIZE_RE = re.compile(r"^Supplied buffer size \d+ exceeds maximum of \d+$")
+# The harness's line grammar (bundle.eembc, shared with the published-log parser). Printed
+# scores: digits, a point, exactly 3 decimals; anything else is a damaged line.
+RE, VALUE_RE, OVERSIZE_RE = eembc.DUT_LINES, eembc.DUT_VALUE, eembc.OVERSIZE
 
 
 @dataclass(frozen=True)

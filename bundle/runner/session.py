@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bundle.errors import ChecksumMismatch, ConfigError, DutError, ParseError, PortGone, UsageError
-from bundle.published.parse import DATASET
+from bundle.catalogue import DATASETS as DATASET, benchmark as catalogued
 from bundle.runner.logwriter import (Journal, LogWriter, accuracy_lines, performance_lines, repair_log,
                                      write_results)
 from bundle.runner.rundir import claim
@@ -41,14 +41,13 @@ log = logging.getLogger(__name__)
 CODE = "ulp-mlperf"
 RUN_NAME = "ML Performance 1.0.1"
 VERSION = "3.0.10"
-N_VALUES = {"kws": 12, "ic": 10, "vww": 2, "ad": 1}
 PERF_STIMULI = 5          # median runs use the first 5 rows of y_labels.csv
 STEP_MS = 5000            # EnergyRunner's default step timeout
 BLOAD_MS_PER_BYTE = 16    # its bload timeout: 16 ms x file size
-# Datasets whose stimuli the lock pins (mirror README); the others are derived from
-# COCO / CIFAR-10 / ToyADMOS and only their y_labels.csv is pinned.
-PINNED_STIMULI = ("kws01",)
-SOURCE_DATA = {"ic01": "CIFAR-10", "vww01": "COCO 2014", "ad01": "ToyADMOS"}
+# Datasets whose stimuli the lock pins; the others are derived from public data sets
+# (the catalogue's `stimuli`) and only their y_labels.csv is pinned.
+PINNED_STIMULI = tuple(DATASET[b] for b in DATASET if catalogued(b).stimuli_pinned)
+SOURCE_DATA = {DATASET[b]: catalogued(b).stimuli for b in DATASET if not catalogued(b).stimuli_pinned}
 
 
 @dataclass(frozen=True)
@@ -392,7 +391,7 @@ class Session:
         cmd = f"dut infer {self.s.n} {self.s.w}"
         out += [self._seq(cmd, "dut.?: m-ready", -1), L("parser", f'Command "{cmd}"'),
                 L("parser", "m-ready-finished[dut]")]
-        reply = self.dut.infer(self.s.n, self.s.w, N_VALUES[self.s.benchmark], self.s.infer_timeout_s(),
+        reply = self.dut.infer(self.s.n, self.s.w, catalogued(self.s.benchmark).outputs, self.s.infer_timeout_s(),
                                check_laps=self.s.check_laps)
         out += self._dut_lines(reply.lines) + [L("dut", "m-ready")]
         return {"key": stim.key, "index": stim.index, "file": stim.path.name, "offset": stim.offset,

@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundle.catalogue import benchmark as catalogued
 from bundle.errors import ParseError
 
 
@@ -23,10 +24,15 @@ class StimulusSet:
     needs: tuple[str, ...] = ()  # Python packages (import names) its rule uses
 
 
+def _set(benchmark: str, archive: str, module: str, needs: tuple[str, ...] = ()) -> StimulusSet:
+    entry = catalogued(benchmark)
+    return StimulusSet(entry.dataset, benchmark, archive, module, entry.stimulus_file_bytes, needs)
+
+
 SETS: dict[str, StimulusSet] = {s.name: s for s in (
-    StimulusSet("ic01", "ic", "cifar-10-python", "cifar", 32 * 32 * 3),
-    StimulusSet("vww01", "vww", "vw_coco2014_96", "vww", 96 * 96 * 3, ("PIL",)),
-    StimulusSet("ad01", "ad", "dev_data_ToyCar", "toyadmos", 200 * 128 * 4, ("soundfile", "librosa")),
+    _set("ic", "cifar-10-python", "cifar"),
+    _set("vww", "vw_coco2014_96", "vww", ("PIL",)),
+    _set("ad", "dev_data_ToyCar", "toyadmos", ("soundfile", "librosa")),
 )}
 
 

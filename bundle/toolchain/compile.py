@@ -6,7 +6,7 @@ image at SCRIPT_IN_IMAGE; every setting comes from the build's CompileConfig.
 from __future__ import annotations
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.toolchain.config import CompileConfig
+from bundle.toolchain.compile_config import CompileConfig
 
 SCRIPT_IN_IMAGE = "/opt/tinyrepro/tvm_compile.py"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from bundle.engine.base import Mount, StageSpec
 from bundle.errors import ParseError
 from bundle.toolchain.compile import mlf_path
-from bundle.toolchain.config import CompileConfig
+from bundle.toolchain.compile_config import CompileConfig
 
 SCRIPT_IN_IMAGE = "/opt/tinyrepro/zephyr_build.py"
 # Any fixed value makes the builds comparable; this one is the v1.0 results' publication day.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bundle.engine.base import Mount, StageSpec
 from bundle.errors import FlashError, ProbeAccessDenied, ProbeBusy, ProbeNotFound, WrongBoard
-from bundle.toolchain.config import CompileConfig
+from bundle.toolchain.compile_config import CompileConfig
 from bundle.toolchain.firmware import work_dir
 
 # The probe is a USB device, not a tty: openocd and J-Link talk to it through libusb.

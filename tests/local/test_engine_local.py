@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from bundle.engine.base import Mount, StageSpec, atomic_output, get_engine
+from bundle.engine.base import Mount, StageSpec, atomic_output
+from bundle.engine.select import get_engine
 from bundle.engine.local import LocalEngine
 from bundle.errors import ConfigError, EngineError, StageTimeout
 

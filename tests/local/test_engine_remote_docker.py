@@ -143,7 +143,7 @@ def _wait_for(url: str, proc: subprocess.Popen, root: Path):
 def test_runner_stage_on_a_second_engine_through_the_docker_api(second_engine, local_engine, monkeypatch,
                                                                  tmp_path, fetcher, kws_dataset, kws_model):
     from bundle.engine.remote import RemoteDockerEngine
-    from bundle.toolchain.builds import BUILDS
+    from bundle.toolchain.pins import BUILDS
     from bundle.toolchain.stages import StageContext, run_stage
 
     monkeypatch.setenv("TINYREPRO_STAGE_NETWORK", "host")   # the exporter listens on 127.0.0.1

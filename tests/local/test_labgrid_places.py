@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bundle import stages
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.engine.local import LocalEngine
 from bundle.lab.coordinator import Coordinator, PlaceError, acquired
 from bundle.lab.loopback import LoopbackLab, missing_tools

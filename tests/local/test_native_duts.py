@@ -349,7 +349,7 @@ def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, f
     import dataclasses
 
     from bundle import stages
-    from bundle.config import load_reproduce_config
+    from bundle.reproduce_config import load_reproduce_config
     from bundle.dut.select import choose_dut
 
     full = stages.Context(cfg=load_reproduce_config(), run_dir=tmp_path, port=None, engine="local", base_image=None,

@@ -47,7 +47,7 @@ def _browser(chromium: str, page: Path, *args: str) -> subprocess.CompletedProce
 def html_report(published_root, kws_dataset, tmp_path_factory) -> tuple[Path, int]:
     from bundle.diff import diff_mode_dirs
     from bundle.published.layout import find_mode_dirs
-    from bundle.published.parse import recompute_tree
+    from bundle.diff_published import recompute_tree
     from bundle.report import write_report
     from bundle.report.html import write_html
 

@@ -13,7 +13,7 @@ import pytest
 from bundle.engine.base import Mount
 from bundle.toolchain.codediff import BYTE_IDENTICAL, DIFFERENT, EQUIVALENT, compare_trees, extract_mlf, workspace_size
 from bundle.toolchain.compile import SCRIPT_IN_IMAGE, compile_stage, mlf_path
-from bundle.toolchain.config import compile_configs
+from bundle.toolchain.compile_config import compile_configs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 SCRIPT = Path(__file__).resolve().parents[2] / "bundle" / "toolchain" / "tvm_compile.py"

@@ -18,7 +18,8 @@ import yaml
 from bundle import errors
 from bundle.diff import load_policy
 from bundle.fetch import Fetcher
-from bundle.published.parse import recompute_tree, system_notes
+from bundle.diff_published import recompute_tree
+from bundle.published.parse import system_notes
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "published"
 CASES = sorted(p for p in CORPUS.iterdir() if (p / "expect.yaml").is_file())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bundle.builds import iterations, iterations_from_script, load_builds
+from bundle.submission_builds import iterations, iterations_from_script, load_builds
 from bundle.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "builds"

@@ -8,7 +8,7 @@ import pytest
 
 from bundle.errors import ConfigError
 from bundle.toolchain.compile import compile_command, compile_stage
-from bundle.toolchain.config import compile_configs, config_for, load_compile_configs
+from bundle.toolchain.compile_config import compile_configs, config_for, load_compile_configs
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = sorted((REPO / "tests" / "corpus" / "compile").glob("*.yaml"))
@@ -48,7 +48,7 @@ def test_golden_configuration(name):
 
 
 def test_systems_and_boards_match_the_results_tree():
-    from bundle.builds import load_builds
+    from bundle.submission_builds import load_builds
 
     systems = {b.system: b.zephyr_board for b in load_builds()}
     for cfg in compile_configs():

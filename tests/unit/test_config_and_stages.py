@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bundle import stages
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "config"

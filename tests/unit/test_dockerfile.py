@@ -8,7 +8,7 @@ import pytest
 
 from bundle.engine import dockerfile
 from bundle.engine.images import TARGETS
-from bundle.toolchain import builds
+from bundle.toolchain import pins
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = sorted((REPO / "tests" / "corpus" / "dockerfile").glob("*.Dockerfile"))
@@ -27,7 +27,7 @@ def test_bad_dockerfiles_are_rejected(path):
 
 
 def test_one_target_per_image():
-    # tvm is assembled from tvm-builder plus the resumable build's output (bundle/toolchain/tvm_image.py).
+    # tvm is assembled from tvm-builder plus the resumable build's output (bundle/toolchain/tvm_build.py, bundle/toolchain/tvm_image.py).
     assert set(TARGETS) - {"tvm"} <= set(DF.targets)
     # tvm-builder before zephyr: the classic builder builds every stage up to --target, and the
     # zephyr stage needs GitHub.
@@ -48,9 +48,9 @@ def test_base_image_and_mirror_arguments():
 
 def test_pins_match_toolchain_constants():
     zephyr = DF.stage("zephyr").args
-    assert zephyr["CMSIS_SHA"] == builds.CMSIS_SHA
-    assert zephyr["ZEPHYR_VERSION"] == builds.ZEPHYR_VERSION
-    assert zephyr["ZEPHYR_SDK_VERSION"] == builds.ZEPHYR_SDK_VERSION
+    assert zephyr["CMSIS_SHA"] == pins.CMSIS_SHA
+    assert zephyr["ZEPHYR_VERSION"] == pins.ZEPHYR_VERSION
+    assert zephyr["ZEPHYR_SDK_VERSION"] == pins.ZEPHYR_SDK_VERSION
     lock = (REPO / "requirements-tvm.lock").read_text()
     assert "tflite==2.4.0" in lock and "synr==0.6.0" in lock
     assert "requirements-tvm.lock" in " ".join(i.args for i in DF.stage("tvm-builder").instructions)
@@ -61,7 +61,7 @@ def test_pins_match_the_published_system_description(published_root):
     # The published file is not strict JSON (a missing comma): read the SHAs by pattern.
     text = path.read_text()
     shas = dict(re.findall(r'"(TVM|CMSIS_NN)"\s*:\s*\{\s*"SHA"\s*:\s*"([0-9a-f]{40})"', text))
-    assert shas == {"TVM": builds.TVM_SHA, "CMSIS_NN": builds.CMSIS_SHA}
+    assert shas == {"TVM": pins.TVM_SHA, "CMSIS_NN": pins.CMSIS_SHA}
     assert '"OS version": "2.7.3"' in text and '"Zephyr SDK version": "0.13.2"' in text
 
 

@@ -7,10 +7,11 @@ import tarfile
 
 import pytest
 
-from bundle.engine.base import Mount, StageSpec, get_engine
+from bundle.engine.base import Mount, StageSpec
+from bundle.engine.select import get_engine
 from bundle.engine.remote import RemoteDockerEngine, engine_is_remote, pack, unpack
 from bundle.errors import EngineError
-from bundle.toolchain.builds import BUILDS
+from bundle.toolchain.pins import BUILDS
 from bundle.toolchain.stages import StageContext, run_stage
 
 

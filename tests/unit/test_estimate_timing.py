@@ -203,7 +203,7 @@ def test_not_an_elf_is_a_parse_error(tmp_path):
 # -- the reproduce stage's rows ------------------------------------------------------------------
 def _ctx(tmp_path):
     from bundle import stages
-    from bundle.config import load_reproduce_config
+    from bundle.reproduce_config import load_reproduce_config
 
     cfg = load_reproduce_config()
     return stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=None,

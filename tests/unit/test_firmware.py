@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bundle.errors import ParseError
-from bundle.toolchain.config import config_for
+from bundle.toolchain.compile_config import config_for
 from bundle.toolchain.firmware import (SOURCE_DATE_EPOCH, firmware_command, firmware_record, firmware_stage,
                                        memory_use, parse_memory_report, parse_spdx)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bundle import errors
-from bundle.toolchain.config import config_for
+from bundle.toolchain.compile_config import config_for
 from bundle.toolchain.flash import classify_flash_output, flash_command, flash_error, flash_stage
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "flash"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bundle import stages
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.plan import plan
 
 REPO = Path(__file__).resolve().parents[2]

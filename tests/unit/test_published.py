@@ -9,9 +9,10 @@ import pytest
 
 from bundle.cli import main
 from bundle.errors import EXIT_PARSE, ParseError
-from bundle.published.layout import board_key, load_systems, match_system
+from bundle.published.systems import board_key, load_systems, match_system
 from bundle.published.logs import parse_log
-from bundle.published.parse import MODE_METRICS, load_mode_dir, load_tree, recompute_tree, recomputed_metrics
+from bundle.diff_published import recompute_tree
+from bundle.published.parse import MODE_METRICS, load_mode_dir, load_tree, recomputed_metrics
 from bundle.published.results import parse_results
 from bundle.published.script import infer_counts, parse_script, stimuli
 
@@ -294,5 +295,5 @@ def test_cli_published_reports_everything_then_exits_with_parse_code(published_r
 
 
 def test_mode_metrics_cover_every_mode():
-    from bundle.config import MODES
+    from bundle.catalogue import MODES
     assert set(MODE_METRICS) == set(MODES)

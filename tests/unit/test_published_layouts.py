@@ -17,7 +17,8 @@ import pytest
 import synthetic_trees as syn
 from bundle.errors import ParseError
 from bundle.published.detect import detect_tree, known_layouts, mode_of_name
-from bundle.published.parse import recompute_tree, system_notes
+from bundle.diff_published import recompute_tree
+from bundle.published.parse import system_notes
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = {"kws": "keyword_spotting", "ic": "image_classification", "vww": "visual_wake_words", "ad": "anomaly_detection"}

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bundle import stages
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.errors import ChecksumMismatch, ConfigError
 from bundle.fetch import Fetcher, load_lock
 from bundle.fetch.learned import learned_sha256, record_path

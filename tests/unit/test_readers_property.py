@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 from bundle import errors
 from bundle.cli import main
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.diff import load_policy, read_run_info
 from bundle.fetch.lock import load_lock
 from bundle.published.energy import read_timestamps, read_trace
-from bundle.published.layout import read_json_lenient
+from bundle.published.systems import read_json_lenient
 from bundle.published.logs import parse_log
 from bundle.published.parse import load_labels
 from bundle.published.results import parse_results

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from bundle import stages
-from bundle.config import load_reproduce_config
+from bundle.reproduce_config import load_reproduce_config
 from bundle.engine.base import StageResult, StageSpec
 from bundle.errors import StageUnavailable
-from bundle.toolchain.config import compile_configs
+from bundle.toolchain.compile_config import compile_configs
 from bundle.toolchain.stages import code_rel
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "firmware"

@@ -6,7 +6,7 @@
  * TINYREPRO_CPU_HZ:
  *   instructions = ticks * (1e9 / TIMER_HZ) / NS_PER_INSN
  *   microseconds = instructions / (CPU_HZ / 1e6)
- * The build passes the three numbers; bundle/dut/qemu_build.py derives and checks them. */
+ * The build passes the three numbers; bundle/dut/qemu.py (build_defines, timer_scaling) derives and checks them. */
 #include <stdint.h>
 
 #include "port.h"
