@@ -22,6 +22,7 @@ import serial
 
 from bundle import eembc
 from bundle.errors import DutProtocolError, DutTimeout, PortGone
+from bundle.latency import ThreadHint
 from bundle.runner.transport import POLL_S, TransportGone, transport_for
 
 MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)
@@ -63,10 +64,12 @@ class DutRebooted(ReplyFault):
 class Link:
     """Line-oriented access to one serial port (bytes move through a `transport`)."""
 
-    def __init__(self, port):
+    def __init__(self, port, io=None):
         self.port = port
-        self.io = transport_for(port)
+        self.io = io or transport_for(port)
         self._buf = b""
+        # the opening thread does the link's I/O: let its wake-ups preempt a CPU hog sooner
+        self._hint = ThreadHint()
 
     @classmethod
     def open(cls, url: str, baud: int = 115200) -> "Link":
@@ -80,6 +83,7 @@ class Link:
         return cls(port)
 
     def close(self) -> None:
+        self._hint.undo()
         try:
             self.port.close()
         except (serial.SerialException, OSError):
@@ -231,12 +235,13 @@ class DutClient:
         (m,) = self._expect(cmd, self.link.transact(cmd, self.timeout_s), ["expecting"])
         if int(m["n"]) != len(data):
             raise ReplyFault(f"DUT expects {m['n']} bytes, sent {len(data)}")
+        # Every chunk's command is built before the first goes out: between an acknowledgement
+        # and the next chunk there is nothing left to do but write it.
         step = self.chunk_bytes
-        for start in range(0, len(data), step):
-            cmd = "db " + data[start:start + step].hex()
-            last = start + step >= len(data)
+        cmds = ["db " + data[start:start + step].hex() for start in range(0, len(data), step)]
+        for i, cmd in enumerate(cmds, 1):
             self._expect("db <hex>", self.link.transact(cmd, self.timeout_s),
-                         ["load_done"] if last else [])
+                         ["load_done"] if i == len(cmds) else [])
 
     def infer(self, n: int, w: int, n_values: int | None, timeout_s: float,
               check_laps: bool = True) -> InferReply:
