@@ -24,9 +24,10 @@ over the protocol limit (1.03: 3 % above it). In both cases the runner's thread 
 software DUT run at SCHED_FIFO 1 where permitted (`pacing` says what they got;
 bundle/latency.py): the figures are about the runner's send/acknowledge loop, and the
 emulated wire stands for a board, which a loaded host does not slow down. The loader is not
-niced. `*_normal_priority` repeats the bload figure without that, for comparison. The
-1-minute load average at the start of each case says how busy the host was: on a shared
-machine these are figures, not pass/fail thresholds.
+niced. `*_normal_priority` repeats the bload figure without that (SCHED_OTHER, nice 0, with
+the short slice every link asks for), for comparison. The 1-minute load average at the start
+of each case says how busy the host was: on a shared machine these are figures, not pass/fail
+thresholds.
 """
 from __future__ import annotations
 
