@@ -94,21 +94,20 @@ class FdTransport(SerialTransport):
             raise TransportGone(str(err)) from None
 
     def read_some(self, deadline: float) -> bytes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return b""
-        try:
-            # ceil to whole ms: poll() rounds down, and 0 would return at once
-            if not self._rx.poll(int(remaining * 1000) + 1):
-                return b""
-            chunk = os.read(self.fd, READ_SIZE)
-        except BlockingIOError:      # woken, but another reader took the bytes
-            return b""
-        except OSError as err:       # EIO: the other end of a pty closed
-            raise TransportGone(str(err)) from None
-        if not chunk:
-            raise TransportGone("end of file")
-        return chunk
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                # ceil to whole ms: poll() rounds down, and 0 would return at once
+                if not self._rx.poll(int(remaining * 1000) + 1):
+                    continue
+                chunk = os.read(self.fd, READ_SIZE)
+            except BlockingIOError:      # woken, but another reader took the bytes: wait on
+                continue
+            except OSError as err:       # EIO: the other end of a pty closed
+                raise TransportGone(str(err)) from None
+            if not chunk:
+                raise TransportGone("end of file")
+            return chunk
+        return b""
 
 
 def transport_for(port) -> SerialTransport:

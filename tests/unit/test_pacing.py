@@ -190,3 +190,20 @@ def test_paced_restores_the_thread_policy():
     assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
     assert latency.pace(False) in ("short slice", "normal")
     latency.default_slice()
+
+
+def test_fd_read_woken_for_nothing_waits_on(pty_pair, monkeypatch):
+    master, port = pty_pair
+    io = FdTransport(port)
+    os.write(master, b"m-ready\r\n")
+    real_read, calls = os.read, []
+
+    def taken_by_someone_else_once(fd, n):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise BlockingIOError
+        return real_read(fd, n)
+
+    monkeypatch.setattr(transport.os, "read", taken_by_someone_else_once)
+    assert io.read_some(time.monotonic() + 5) == b"m-ready\r\n"
+    assert len(calls) == 2
