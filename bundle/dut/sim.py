@@ -29,6 +29,7 @@ from bundle.catalogue import MODELS, benchmark as catalogued
 from bundle.dut.faults import FaultPlan
 from bundle.dut.firmware import Harness
 from bundle.errors import DutError
+from bundle.latency import fine_timer_slack, pace
 
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 # Reference model per benchmark (lock path), from the catalogue.
@@ -38,20 +39,6 @@ MODEL_FILES = {name: f"models/{model}" for name, model in MODELS.items()}
 # Commands whose reply does not depend on the time they run (not infer, timestamp, name...):
 # the buffer commands of a bload.
 TIMELESS = ("db ",)
-PR_SET_TIMERSLACK = 29    # linux/prctl.h
-
-
-def _precise_sleep() -> None:
-    """Let time.sleep wake within microseconds (Linux's default timer slack is 50 us), so the
-    emulated wire needs no busy-wait: a spinning sim steals the CPU the runner needs on a
-    busy host (measured: bload efficiency 0.80-0.88 without the spin, 0.77-0.82 with it,
-    load average 8 on 2 cores). Best effort: elsewhere sleeps are a little long."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _sleep_until(t: float) -> None:
@@ -90,6 +77,7 @@ class SimServer:
     infer_ms: float = 0.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     clock_start_us: int = 0         # uptime at boot; set near 2**32 to exercise the wrap
+    realtime: bool = False          # SCHED_FIFO for the emulated wire (bundle/latency.py)
 
     def __post_init__(self) -> None:
         self.wire = Wire(self.baud)
@@ -119,7 +107,13 @@ class SimServer:
         return os.ttyname(self._slave)
 
     def serve(self) -> None:
-        _precise_sleep()
+        # No busy-wait for the emulated wire: fine timer slack, and a short slice (or SCHED_FIFO)
+        # so its wake-ups keep time on a busy host. A spinning sim steals the CPU the runner
+        # needs (measured: bload efficiency 0.80-0.88 without the spin, 0.77-0.82 with it,
+        # load average 8 on 2 cores).
+        fine_timer_slack()
+        if self.wire.baud or self.infer_ms:     # unthrottled: nothing to keep time for
+            pace(self.realtime)
         self._emit(self.harness.boot_lines())
         while True:
             data = self._read()
@@ -171,16 +165,22 @@ class SimServer:
         if drop_out:                  # lost on the way out
             i = self.faults.index(len(lines) - 1)
             lines[i] = self.faults.drop_byte(lines[i])
-        for data in lines:
-            self._write(data, not_before)
+        self._write(lines, not_before)
 
     def _emit(self, lines: list[str]) -> None:
-        for line in lines:
-            self._write(line.encode("latin-1"))
+        self._write([line.encode("latin-1") for line in lines])
 
-    def _write(self, data: bytes, not_before: float = 0.0) -> None:
-        _sleep_until(self.wire.transmit(len(data), not_before))
-        os.write(self.master, data)
+    def _write(self, lines: list[bytes], not_before: float = 0.0) -> None:
+        """Each line readable once its last byte has left the emulated wire.
+
+        The firmware prints a whole reply into its UART at once, so each line leaves right
+        after the one before: the times are set before the first sleep, and this process
+        waking late for one line does not push the later ones back.
+        """
+        ends = [self.wire.transmit(len(data), not_before) for data in lines]
+        for data, end in zip(lines, ends):
+            _sleep_until(end)
+            os.write(self.master, data)
 
 
 def load_backend(backend: str, benchmark: str, model: Path, cache_dir: Path | None):
@@ -205,7 +205,7 @@ class SimProcess:
     def __init__(self, backend: str = "litert", benchmark: str = "kws", model: Path | None = None,
                  baud: int = 115200, infer_ms: float = 0.0, faults: str = "", seed: int = 0,
                  stall_s: float = 2.0, mirror: Path | None = None, clock_start_us: int = 0,
-                 fault_log: Path | None = None):
+                 fault_log: Path | None = None, realtime: bool = False):
         self.argv = [sys.executable, "-m", "bundle.dut.sim", "--backend", backend,
                      "--benchmark", benchmark, "--baud", str(baud), "--infer-ms", str(infer_ms),
                      "--seed", str(seed), "--stall-s", str(stall_s),
@@ -218,6 +218,8 @@ class SimProcess:
             self.argv += ["--mirror", str(mirror)]
         if fault_log:
             self.argv += ["--fault-log", str(fault_log)]
+        if realtime:
+            self.argv.append("--realtime")
         self.proc: subprocess.Popen | None = None
         self.port: str | None = None
 
@@ -275,6 +277,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="seed for fault injection")
     p.add_argument("--clock-start-us", type=int_in(0, 2**32 - 1), default=0,
                    help="uptime at boot in us (near 4294967296 to exercise the 32-bit wrap)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run the emulated wire at SCHED_FIFO 1 if permitted (tinyrepro bench does)")
 
 
 def run_from_args(args) -> int:
@@ -286,7 +290,7 @@ def run_from_args(args) -> int:
     server = SimServer(backend, args.benchmark, baud=args.baud, infer_ms=args.infer_ms,
                        faults=FaultPlan.parse(args.fault, seed=args.seed, stall_s=args.stall_s,
                                               log_path=args.fault_log),
-                       clock_start_us=args.clock_start_us)
+                       clock_start_us=args.clock_start_us, realtime=args.realtime)
     serve_forever(server)
     return 0
 

@@ -22,10 +22,11 @@ import serial
 
 from bundle import eembc
 from bundle.errors import DutProtocolError, DutTimeout, PortGone
+from bundle.latency import ThreadHint
+from bundle.runner.transport import POLL_S, TransportGone, transport_for
 
 MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)
 READY = eembc.READY
-POLL_S = 0.02               # longest a read blocks; deadlines are checked between reads
 LAP_MODULUS = 2**32         # m-lap-us is a u32 on Cortex-M (spec §1.6)
 LAP_TOLERANCE_S = 0.05      # a lap interval may differ from the host's view by this much ...
 LAP_TOLERANCE_REL = 0.20    # ... or by this fraction of the host's interval, if larger
@@ -61,11 +62,14 @@ class DutRebooted(ReplyFault):
 
 
 class Link:
-    """Line-oriented access to one serial port."""
+    """Line-oriented access to one serial port (bytes move through a `transport`)."""
 
-    def __init__(self, port):
+    def __init__(self, port, io=None):
         self.port = port
+        self.io = io or transport_for(port)
         self._buf = b""
+        # the opening thread does the link's I/O: let its wake-ups preempt a CPU hog sooner
+        self._hint = ThreadHint()
 
     @classmethod
     def open(cls, url: str, baud: int = 115200) -> "Link":
@@ -79,6 +83,7 @@ class Link:
         return cls(port)
 
     def close(self) -> None:
+        self._hint.undo()
         try:
             self.port.close()
         except (serial.SerialException, OSError):
@@ -87,22 +92,19 @@ class Link:
     # -- raw I/O ----------------------------------------------------------------------
     def send(self, cmd: str) -> None:
         try:
-            # no flush(): on POSIX it is tcdrain, a needless wait for the reader
-            self.port.write((cmd + "%").encode("ascii"))
-        except (serial.SerialException, OSError) as err:
+            self.io.write((cmd + "%").encode("ascii"))
+        except TransportGone as err:
             raise self._gone(err) from None
 
     def read_line(self, deadline: float) -> RxLine | None:
-        """The next complete line, or None at the deadline."""
+        """The next complete line, or None at the deadline; returns the moment its LF is in."""
         while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
             try:
-                # the port timeout stays fixed (POLL_S): setting it reconfigures the tty each time
-                chunk = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError) as err:
+                chunk = self.io.read_some(deadline)
+            except TransportGone as err:
                 raise self._gone(err) from None
+            if not chunk:
+                return None
             self._buf += chunk
         raw, _, self._buf = self._buf.partition(b"\n")
         raw = raw.replace(b"\r", b"").replace(b"\x00", b"")
@@ -117,8 +119,8 @@ class Link:
         lines = []
         while True:
             try:
-                waiting = self.port.in_waiting
-            except (serial.SerialException, OSError) as err:
+                waiting = self.io.waiting()
+            except TransportGone as err:
                 raise self._gone(err) from None
             if b"\n" not in self._buf and not waiting:
                 return lines
@@ -129,9 +131,8 @@ class Link:
 
     def discard_input(self) -> bytes:
         try:
-            pending = self._buf + self.port.read(self.port.in_waiting)
-            self.port.reset_input_buffer()
-        except (serial.SerialException, OSError) as err:
+            pending = self._buf + self.io.discard()
+        except TransportGone as err:
             raise self._gone(err) from None
         self._buf = b""
         return pending
@@ -234,12 +235,13 @@ class DutClient:
         (m,) = self._expect(cmd, self.link.transact(cmd, self.timeout_s), ["expecting"])
         if int(m["n"]) != len(data):
             raise ReplyFault(f"DUT expects {m['n']} bytes, sent {len(data)}")
+        # Every chunk's command is built before the first goes out: between an acknowledgement
+        # and the next chunk there is nothing left to do but write it.
         step = self.chunk_bytes
-        for start in range(0, len(data), step):
-            cmd = "db " + data[start:start + step].hex()
-            last = start + step >= len(data)
+        cmds = ["db " + data[start:start + step].hex() for start in range(0, len(data), step)]
+        for i, cmd in enumerate(cmds, 1):
             self._expect("db <hex>", self.link.transact(cmd, self.timeout_s),
-                         ["load_done"] if last else [])
+                         ["load_done"] if i == len(cmds) else [])
 
     def infer(self, n: int, w: int, n_values: int | None, timeout_s: float,
               check_laps: bool = True) -> InferReply:
