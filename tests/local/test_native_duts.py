@@ -16,7 +16,7 @@ import pytest
 
 from bundle.cli import main
 from bundle.dut.base import get_dut
-from bundle.dut.firmware import format_value
+from bundle.dut.harness import format_value
 from bundle.dut.native_build import HOST, NativeBuilder, Project, qemu_target
 from bundle.dut.native_project import BuildSpec, build_program
 from bundle.dut.qemu import CALIBRATION, build_defines, read_calibration, timer_scaling

@@ -12,7 +12,8 @@ from bundle.errors import ConfigError, PortGone, UsageError
 from bundle.published.logs import parse_log
 from bundle.published.parse import load_mode_dir, published_metrics, recomputed_metrics
 from bundle.runner.logwriter import Journal
-from bundle.runner.session import plan_stimuli, run_benchmark
+from bundle.runner.session import run_benchmark
+from bundle.runner.stimuli import plan_stimuli
 
 PUBLISHED_KWS = "results/microtvm_native/NUCLEO_L4R5ZI/kws/accuracy/log.txt"
 FAST = dict(command_timeout_s=0.5, resync_timeout_s=0.5, expected_latency_s=0.1, infer_slack_s=0.5)
