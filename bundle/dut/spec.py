@@ -93,9 +93,10 @@ def from_run_info(info: dict) -> DutSpec:
     ms = info.get("emulated_infer_ms")
     if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 <= ms <= 3_600_000):
         raise ValueError(f"emulated_infer_ms {ms!r} is not a time in ms")
-    sim = kind == "sim"
-    return DutSpec(kind, runtime=texts["backend"] if sim else None, infer_ms=float(ms) if sim and ms is not None else None,
-                   program=texts["backend"] if kind in ("host", "qemu") else None, build=texts["build"],
+    native = kind in ("host", "qemu")
+    # a field that does not fit the kind (a board with a runtime) is refused by DutSpec
+    return DutSpec(kind, runtime=None if native else texts["backend"], infer_ms=None if ms is None else float(ms),
+                   program=texts["backend"] if native else None, build=texts["build"],
                    program_digest=texts["program_digest"], code=texts["code"])
 
 
@@ -122,9 +123,10 @@ def read_spec(path: Path) -> DutSpec:
         return from_run_info(info)
     except OSError as exc:
         raise ParseError(f"{path}: cannot read the DUT spec ({exc.strerror or exc})", hint=SPEC_HINT) from None
-    except (ValueError, RecursionError, UsageError) as exc:   # JSONDecodeError, UnicodeDecodeError too
-        message = exc.message if isinstance(exc, UsageError) else str(exc)
-        raise ParseError(f"{path}: not a DUT spec ({message[:160]})", hint=SPEC_HINT) from None
+    except UsageError as err:     # fields that contradict each other
+        raise UsageError(f"{path}: {err.message}", hint=SPEC_HINT) from None
+    except (ValueError, RecursionError) as exc:   # JSONDecodeError, UnicodeDecodeError too
+        raise ParseError(f"{path}: not a DUT spec ({str(exc)[:160]})", hint=SPEC_HINT) from None
 
 
 def make_dut(spec: DutSpec, **resources) -> Dut:

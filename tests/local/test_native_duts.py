@@ -318,7 +318,7 @@ def test_qemu_performance_shows_an_estimate_beside_the_published_latency(code_tr
 
 # -- the runner's lap check follows the DUT's timing capability ----------------------------------
 def test_only_emulated_timing_skips_the_lap_check():
-    timing = {k: get_dut(k).capabilities["timing"] for k in ("board", "sim", "host", "qemu")}
+    timing = {k: get_dut(k).capabilities.timing for k in ("board", "sim", "host", "qemu")}
     assert timing == {"board": "board", "sim": "host", "host": "host", "qemu": "emulated"}
 
 
