@@ -36,7 +36,7 @@ def register(sub) -> None:
                                              "(default: the pinned published tree, fetched with git)")
     p.add_argument("--offline", action="store_true", help="host/qemu: fetch code only from the cache or mirror")
     p.add_argument("--build-dir", type=Path, help="host/qemu: build cache (default <cache>/native)")
-    p.add_argument("--dut-spec", type=Path,
+    p.add_argument("--dut-spec", type=Path, metavar="FILE",
                    help="written by `tinyrepro reproduce`: the DUT at --port (a software or host DUT it "
                         "started), as the DUT part of run-info.json; instead of --dut")
     p.add_argument("--backend", default="litert", type=backend_name,
