@@ -19,7 +19,7 @@ from bundle.dut.sim import MODEL_FILES
 from bundle.dut.spec import DutSpec, make_dut, read_spec
 from bundle.errors import UsageError
 from bundle.models.base import BACKENDS
-from bundle.published.parse import DATASET
+from bundle.catalogue import DATASETS as DATASET
 from bundle import jsonout
 
 RUN_INFO = "run-info.json"
