@@ -31,8 +31,9 @@ def register(sub) -> None:
     p.add_argument("--labels", type=Path, default=None,
                    help="datasets folder with <model>/y_labels.csv (default: the pinned datasets, fetched)")
     p.add_argument("--dut-kind", choices=DUT_KINDS, default=None,
-                   help="what produced the run: board (timing compared), sim or emulated (timing not "
-                        "comparable); default: run-info.json in the run folder, else board")
+                   help="what produced the run, for a folder that does not say so itself (an EnergyRunner "
+                        "session from elsewhere): board (timing compared), sim, host or emulated (timing not "
+                        "comparable); default: the DUT part of run-info.json in the run folder, else board")
     p.add_argument("--policy", type=Path, default=None, help="tolerance policy YAML (default: packaged)")
     add_fetch_options(p)
     p.set_defaults(func=run)

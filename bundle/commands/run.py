@@ -1,24 +1,25 @@
 """`tinyrepro run`: one EnergyRunner sequence against a DUT, written as log.txt/results.txt.
 
-Next to them it writes `run-info.json`, what the run was made against:
-  {"dut_kind": "sim"|"board"|"host"|"emulated", "backend": str|null, "emulated_infer_ms": float|null,
-   "benchmark", "mode", "n", "w", "limit", "stimuli": count, "system": str,
-   "input": which stimuli were loaded (pinned, prepared, given, or a zero-filled placeholder),
-   "latency_estimate": {estimate_ms, published_ms, ratio, emulation} after an emulated performance run}
-The runner cannot tell a pty from a board, so a software DUT started elsewhere is
-declared with `--dut board --port PTY --dut-kind sim --backend-label NAME
---emulated-infer-ms MS`.
+Next to them it writes `run-info.json`, what the run was made against: the DUT part
+(`DutSpec.to_run_info`, bundle/dut/spec.py: dut_kind, backend, emulated_infer_ms, and for
+host/qemu dut, build, program_digest, code), then "benchmark", "mode", "n", "w", "limit",
+"stimuli": count, "system", "input": which stimuli were loaded (pinned, prepared, given, or a
+zero-filled placeholder), and "latency_estimate": {estimate_ms, published_ms, ratio, emulation}
+after an emulated performance run.
+The runner cannot tell a pty from a board, so `tinyrepro reproduce`, which starts a software or
+host DUT itself, describes it in a spec file (the same DUT part) given as `--dut-spec FILE`
+with `--port`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from bundle.cliargs import BAUDS, MAX_ITER, MAX_RETRIES, backend_name, fault_spec, float_in, int_in
-from bundle.dut.base import get_dut
 from bundle.dut.sim import MODEL_FILES
+from bundle.dut.spec import DutSpec, make_dut, read_spec
 from bundle.errors import UsageError
 from bundle.models.base import BACKENDS
-from bundle.published.parse import DATASET
+from bundle.catalogue import DATASETS as DATASET
 from bundle import jsonout
 
 RUN_INFO = "run-info.json"
@@ -26,21 +27,18 @@ RUN_INFO = "run-info.json"
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run accuracy or performance against a DUT (EnergyRunner format)")
-    p.add_argument("--dut", default="sim", choices=["sim", "board", "host", "qemu"],
-                   help="sim: the model on a software DUT; board: a real board (--port); host / qemu: the "
-                        "published firmware code (--build) compiled for this host / an emulated Cortex-M4F")
+    p.add_argument("--dut", choices=["sim", "board", "host", "qemu"],
+                   help="sim (default): the model on a software DUT; board: a real board (--port); host / qemu: "
+                        "the published firmware code (--build) compiled for this host / an emulated Cortex-M4F")
     p.add_argument("--build", help="host/qemu: the firmware project, <variant>/<board>/<benchmark>, "
                                    "e.g. microtvm_native/NUCLEO_L4R5ZI/kws (sets --system and --benchmark)")
     p.add_argument("--code", type=Path, help="host/qemu: a local code tree in the layout of closed/OctoML/code/ "
                                              "(default: the pinned published tree, fetched with git)")
     p.add_argument("--offline", action="store_true", help="host/qemu: fetch code only from the cache or mirror")
     p.add_argument("--build-dir", type=Path, help="host/qemu: build cache (default <cache>/native)")
-    p.add_argument("--dut-kind", choices=["sim", "board", "host"],
-                   help="what is on the other end, for run-info.json (default: sim with --dut sim, "
-                        "else board; say sim for a `tinyrepro sim` reached with --dut board --port)")
-    p.add_argument("--backend-label", help="with --dut board --dut-kind sim: the sim's backend, for run-info.json")
-    p.add_argument("--emulated-infer-ms", type=float_in(0.0, 3_600_000.0),
-                   help="with --dut board --dut-kind sim: the sim's emulated ms per inference, for run-info.json")
+    p.add_argument("--dut-spec", type=Path, metavar="FILE",
+                   help="written by `tinyrepro reproduce`: the DUT at --port (a software or host DUT it "
+                        "started), as the DUT part of run-info.json; instead of --dut")
     p.add_argument("--backend", default="litert", type=backend_name,
                    help=f"model runtime of the sim DUT: {', '.join(BACKENDS)}")
     p.add_argument("--benchmark", default="kws", choices=sorted(DATASET))
@@ -78,26 +76,21 @@ def iteration_counts(args) -> tuple[int, int]:
     return (args.n if args.n is not None else n), (args.w if args.w is not None else w)
 
 
-def dut_label(args) -> dict:
-    """dut_kind, backend and emulated_infer_ms for run-info.json, from the options."""
-    kind = args.dut_kind or args.dut
-    labels = args.backend_label is not None or args.emulated_infer_ms is not None
-    if args.dut == "sim":
-        if kind != "sim" or labels:
-            raise UsageError("--dut-kind board, --backend-label and --emulated-infer-ms describe a DUT "
-                             "reached with --dut board",
-                             hint="with --dut sim the run starts the sim itself: use --backend and --sim-infer-ms")
-        return {"dut_kind": "sim", "backend": args.backend, "emulated_infer_ms": args.sim_infer_ms}
-    if kind == "host":   # a host DUT (published code compiled here) started by `tinyrepro reproduce`
-        if args.emulated_infer_ms is not None:
-            raise UsageError("--emulated-infer-ms describes a sim", hint="a host DUT runs at this CPU's speed")
-        return {"dut_kind": "host", "backend": args.backend_label, "emulated_infer_ms": None}
-    if kind == "board":
-        if labels:
-            raise UsageError("--backend-label and --emulated-infer-ms only describe a software DUT",
-                             hint="add --dut-kind sim, or drop them for a real board")
-        return {"dut_kind": "board", "backend": None, "emulated_infer_ms": None}
-    return {"dut_kind": "sim", "backend": args.backend_label, "emulated_infer_ms": args.emulated_infer_ms}
+def dut_spec(args) -> DutSpec:
+    """The DUT this run opens: the spec file reproduce wrote, else the one --dut and its
+    options describe (host/qemu: completed with the built program by native_program)."""
+    if args.dut_spec:
+        if args.dut:
+            raise UsageError("--dut-spec already says what the DUT is; --dut says it again",
+                             hint="give one of them (--dut-spec is written by tinyrepro reproduce)")
+        if not args.port:
+            raise UsageError("--dut-spec describes a DUT reached at --port", hint="add --port")
+        return read_spec(args.dut_spec).at(args.port)
+    kind = args.dut or "sim"
+    if kind == "sim":
+        return DutSpec("sim", runtime=args.backend, infer_ms=args.sim_infer_ms, port=args.port,
+                       line_baud=args.sim_baud, faults=args.fault, seed=args.seed)
+    return DutSpec(kind, build=args.build if kind != "board" else None, port=args.port)
 
 
 def write_run_info(out: Path, info: dict) -> Path:
@@ -111,25 +104,23 @@ def write_run_info(out: Path, info: dict) -> Path:
     return path
 
 
-def native_program(args, fetcher) -> dict:
-    """host/qemu: fetch and build the firmware project; run-info fields describing it."""
+def native_program(args, fetcher, spec: DutSpec) -> tuple[Path, DutSpec]:
+    """host/qemu: fetch and build the firmware project; the program and the spec describing it."""
+    from dataclasses import replace
+
     from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree, published_code_tree
 
     if not args.build:
-        raise UsageError(f"--dut {args.dut} needs --build <variant>/<board>/<benchmark>",
+        raise UsageError(f"--dut {spec.kind} needs --build <variant>/<board>/<benchmark>",
                          hint="e.g. --build microtvm_native/NUCLEO_L4R5ZI/kws")
-    if args.dut_kind or args.backend_label is not None or args.emulated_infer_ms is not None:
-        raise UsageError("--dut-kind, --backend-label and --emulated-infer-ms describe a DUT reached with --dut board",
-                         hint=f"--dut {args.dut} records what it is itself")
-    spec = BuildSpec.parse(args.build)
-    args.system, args.benchmark = spec.system, spec.benchmark
+    build = BuildSpec.parse(args.build)
+    args.system, args.benchmark = build.system, build.benchmark
     cache = fetcher.cache_dir
     code = args.code or published_code_tree(cache, args.mirror, args.offline)
-    built = build_program(args.dut, spec, code, args.build_dir or cache / "native",
+    built = build_program(spec.kind, build, code, args.build_dir or cache / "native",
                           cmsis=lambda: cmsis_tree(cache, args.mirror, args.offline))
-    print(f"{args.dut} DUT: {built.project} {'reused' if built.reused else 'built'} ({built.digest}, {built.program})")
-    return {"program": built.program, "info": {"build": args.build, "program_digest": built.digest,
-                                               "code": str(code)}}
+    print(f"{spec.kind} DUT: {built.project} {'reused' if built.reused else 'built'} ({built.digest}, {built.program})")
+    return built.program, replace(spec, build=args.build, program_digest=built.digest, code=str(code))
 
 
 def resolve_stimuli(args, fetcher) -> tuple[Path, str]:
@@ -168,58 +159,50 @@ def execute(args) -> dict:
     """One run from parsed options: {"result", "input", "estimate", "info", "program"}; raises
     ReproError (the CLI's `run` prints; `tinyrepro reproduce` calls this for its latency runs)."""
     from bundle.fetch.fetcher import Fetcher
-    from bundle.runner.rundir import check_folder, claim
-    from bundle.runner.session import plan_stimuli, run_benchmark, run_owner, stimuli_manifest
+    from bundle.runner.rundir import check_folder, claim, run_owner
+    from bundle.runner.session import run_benchmark
+    from bundle.runner.stimuli import plan_stimuli, stimuli_manifest
 
     fetcher = Fetcher.from_lock(cache_dir=args.cache, mirror=args.mirror, progress=False)
-    native = native_program(args, fetcher) if args.dut in ("host", "qemu") else None
-    caps = get_dut(args.dut).capabilities
-    if native:
-        label = {"dut_kind": caps["run_info_kind"], "backend": None, "emulated_infer_ms": None,
-                 "dut": args.dut, **native["info"]}
-    else:
-        label = dut_label(args)
+    spec, program = dut_spec(args), None
+    if spec.capabilities.needs_build and not args.dut_spec:
+        program, spec = native_program(args, fetcher, spec)
+    label = spec.to_run_info()
     stimuli, input_used = resolve_stimuli(args, fetcher)
     n, w = iteration_counts(args)
     planned = plan_stimuli(stimuli, args.benchmark, args.mode)
     count = len(planned[:args.limit] if args.limit else planned)
     owner = run_owner(args.benchmark, args.mode, n, w, stimuli_manifest(stimuli, planned),
-                      {**label, "dut": args.dut, "system": args.system})
+                      {**label, "dut": spec.kind, "system": args.system})
     check_folder(args.out, owner)      # refused before anything is started or written
-    options = {"port": args.port}
-    if args.dut == "sim":
-        options.update(backend=args.backend, benchmark=args.benchmark,
-                       model=fetcher.fetch(MODEL_FILES[args.benchmark]), baud=args.sim_baud,
-                       infer_ms=args.sim_infer_ms, faults=args.fault, seed=args.seed)
-    if native:
-        options["program"] = native["program"]
+    dut = make_dut(spec, program=program, benchmark=args.benchmark, mirror=args.mirror,
+                   model=fetcher.fetch(MODEL_FILES[args.benchmark]) if spec.kind == "sim" and not spec.port else None)
+    timing = spec.capabilities.timing
     with claim(args.out, owner):
         # written first, so an interrupted run folder still says what it was run against
         info = {**label, "benchmark": args.benchmark, "mode": args.mode, "n": n, "w": w,
                 "limit": args.limit, "stimuli": count, "system": args.system, "input": input_used}
         write_run_info(args.out, info)
-        with get_dut(args.dut)(**options).open() as port:
+        with dut.open() as port:
             result = run_benchmark(port, args.benchmark, args.mode, stimuli, args.out, n=n, w=w,
                                    baud=args.baud, retries=args.retries, limit=args.limit,
-                                   expected_latency_s=max(args.sim_infer_ms / 1000, 1.0),
-                                   check_laps=caps.get("timing") != "emulated",
-                                   progress=_progress(args.mode), claimed=True)
+                                   expected_latency_s=max((spec.infer_ms or 0.0) / 1000, 1.0),
+                                   check_laps=timing != "emulated", progress=_progress(args.mode), claimed=True)
         estimate = None
-        if caps.get("timing") == "emulated" and args.mode == "performance":
+        if timing == "emulated" and args.mode == "performance":
             from bundle.dut.qemu import emulation_note
 
             estimate = emulated_estimate(result.results, fetcher, args.system, args.benchmark)
-            estimate["emulation"] = emulation_note(_board(args))
+            estimate["emulation"] = emulation_note(_board(spec.build or args.build))
             info["latency_estimate"] = {k: v for k, v in estimate.items() if k != "line"}
             write_run_info(args.out, info)
-    return {"result": result, "input": input_used, "estimate": estimate, "info": info,
-            "program": native["program"] if native else None}
+    return {"result": result, "input": input_used, "estimate": estimate, "info": info, "program": program}
 
 
-def _board(args) -> str:
+def _board(build: str) -> str:
     from bundle.dut.native_project import BuildSpec
 
-    return BuildSpec.parse(args.build).board
+    return BuildSpec.parse(build).board
 
 
 def emulated_estimate(texts: list[str], fetcher, system: str, benchmark: str) -> dict:

@@ -8,23 +8,24 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from bundle.dut.base import Dut, fixed_port
+from bundle.dut.base import Capabilities, Dut, fixed_port
 from bundle.dut.ptyproc import PtyProcess
 from bundle.errors import UsageError
 
 
 class HostDut(Dut):
     name = "host"
-    # timing: what its m-lap-us counts (board | host | emulated); the runner checks laps
-    # against the host clock unless they are emulated.
-    capabilities = {"timing": "host", "timing_comparable": False, "energy": False,
-                    "needs_port": False, "exact_outputs": True, "run_info_kind": "host"}
+    capabilities = Capabilities(timing="host", dut_kind="host", exact_outputs=True, needs_build=True)
 
     def __init__(self, program: Path | None = None, port: str | None = None, **_ignored):
         if program is None and not port:
             raise UsageError("the host DUT needs a built program", hint="use tinyrepro run --dut host --build ...")
         self.program = program
         self.port = port
+
+    @classmethod
+    def from_spec(cls, spec, program: Path | None = None, **_ignored) -> "HostDut":
+        return cls(program=program, port=spec.port)
 
     def open(self) -> contextlib.AbstractContextManager[str]:
         if self.port:

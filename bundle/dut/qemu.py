@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from bundle.dut.base import Dut, fixed_port
+from bundle.dut.base import Capabilities, Dut, fixed_port
 from bundle.dut.ptyproc import PtyProcess
 from bundle.errors import ConfigError, UsageError
 
@@ -66,14 +66,17 @@ def qemu_argv(program: Path) -> list[str]:
 
 class QemuDut(Dut):
     name = "qemu"
-    capabilities = {"timing": "emulated", "timing_comparable": False, "energy": False,
-                    "needs_port": False, "exact_outputs": True, "run_info_kind": "emulated"}
+    capabilities = Capabilities(timing="emulated", dut_kind="emulated", exact_outputs=True, needs_build=True)
 
     def __init__(self, program: Path | None = None, port: str | None = None, **_ignored):
         if program is None and not port:
             raise UsageError("the qemu DUT needs a built image", hint="use tinyrepro run --dut qemu --build ...")
         self.program = program
         self.port = port
+
+    @classmethod
+    def from_spec(cls, spec, program: Path | None = None, **_ignored) -> "QemuDut":
+        return cls(program=program, port=spec.port)
 
     def open(self) -> contextlib.AbstractContextManager[str]:
         if self.port:

@@ -10,10 +10,12 @@ Honesty knobs, so that the runner's timing logic is exercised for real:
   becomes readable once its last byte has "left".
 * `infer_ms`: each inference (warm-up included) takes at least this long.
 
-`SimProcess` starts that process and yields the port path (a context manager).
+`SimProcess` starts that process and yields the port path (a context manager); `SimDut` is
+the software DUT behind the DUT interface (bundle/dut/base.py).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -26,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle.catalogue import MODELS, benchmark as catalogued
+from bundle.dut.base import Capabilities, Dut, fixed_port
 from bundle.dut.faults import FaultPlan
-from bundle.dut.firmware import Harness
+from bundle.dut.harness import Harness
 from bundle.errors import DutError
 from bundle.latency import fine_timer_slack, pace
 
@@ -252,6 +255,31 @@ class SimProcess:
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         self._stderr.close()
+
+
+class SimDut(Dut):
+    """`tinyrepro sim` started for the run, or one already running at `port`."""
+
+    name = "sim"
+    # Its times are the host's (or emulated), not a board's; no EMON can measure it.
+    capabilities = Capabilities(timing="host", dut_kind="sim")
+
+    def __init__(self, backend: str = "litert", benchmark: str = "kws", model: Path | None = None,
+                 baud: int = 115200, infer_ms: float = 0.0, faults: str = "", seed: int = 0,
+                 mirror: Path | None = None, port: str | None = None, **_ignored):
+        self.port = port     # an already running sim (`tinyrepro sim`) can be given instead
+        self.options = dict(backend=backend, benchmark=benchmark, model=model, baud=baud,
+                            infer_ms=infer_ms, faults=faults, seed=seed, mirror=mirror)
+
+    @classmethod
+    def from_spec(cls, spec, benchmark: str = "kws", model: Path | None = None,
+                  mirror: Path | None = None, **_ignored) -> "SimDut":
+        return cls(backend=spec.runtime or "litert", benchmark=benchmark, model=model, baud=spec.line_baud,
+                   infer_ms=spec.infer_ms or 0.0, faults=spec.faults, seed=spec.seed, mirror=mirror,
+                   port=spec.port)
+
+    def open(self) -> contextlib.AbstractContextManager[str]:
+        return fixed_port(self.port) if self.port else SimProcess(**self.options)
 
 
 def _repo_root() -> str:

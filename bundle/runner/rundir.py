@@ -121,3 +121,10 @@ def claim(out: Path, owner: dict) -> Iterator[bool]:
         yield resumed
     finally:
         os.close(fd)      # releases the flock
+
+
+def run_owner(benchmark: str, mode: str, n: int, w: int, stimuli_digest: str, dut: dict | None = None) -> dict:
+    """What a run folder's owner record says is being run (bundle.runner.rundir)."""
+    return {"dut": dict(sorted((dut or {}).items())), "benchmark": benchmark, "mode": mode, "n": n, "w": w,
+            "stimuli_manifest_sha256": stimuli_digest}
+

@@ -15,7 +15,7 @@ from pathlib import Path
 from bundle.fsutil import atomic_output
 from bundle.stimuli.sources import SETS
 
-PERF_FILES = 5     # performance mode loads the first five stimuli (bundle/runner/session.py)
+PERF_FILES = 5     # performance mode loads the first five stimuli (bundle/runner/stimuli.py)
 
 
 def describe(dataset: str) -> str:

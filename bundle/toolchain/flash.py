@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from bundle.engine.base import Mount, StageSpec
-from bundle.errors import FlashError, ProbeAccessDenied, ProbeBusy, ProbeNotFound, WrongBoard
-from bundle.toolchain.compile_config import CompileConfig
+from bundle.errors import ConfigError, FlashError, ProbeAccessDenied, ProbeBusy, ProbeNotFound, WrongBoard
+from bundle.toolchain.compile_config import CompileConfig, compile_configs
 from bundle.toolchain.firmware import work_dir
 
 # The probe is a USB device, not a tty: openocd and J-Link talk to it through libusb.
@@ -81,3 +82,34 @@ def classify_flash_output(output: str) -> FlashError | None:
 def flash_error(output: str, exit_code: int) -> FlashError:
     return classify_flash_output(output) or FlashError(
         f"west flash exited with code {exit_code}", hint="read the [flash] lines above")
+
+
+def config_for_build(build: str) -> CompileConfig:
+    """The compile configuration of a <variant>/<board>/<benchmark> build (board as the code tree
+    or the system names it: NRF5340DK or NRF5340-DK)."""
+    variant, _, rest = build.partition("/")
+    board, _, benchmark = rest.partition("/")
+    for cfg in compile_configs():
+        if (cfg.variant, cfg.benchmark) == (variant, benchmark) and board in (cfg.board, cfg.system_board):
+            return cfg
+    raise ConfigError(f"no compile configuration for {build}",
+                      hint="see bundle/data/compile.yaml for the published builds")
+
+
+@dataclass
+class Flasher:
+    """A board's flasher: runs the flash stage for a build through an engine (anything with
+    `run(StageSpec, on_line=..., check=False) -> StageResult`), the probe's device passed in."""
+
+    engine: object
+    artifacts: str
+    probe_device: str = "/dev/bus/usb"
+    on_line: Callable[[str], None] | None = None
+
+    def flash(self, build: str):
+        cfg = config_for_build(build)
+        result = self.engine.run(flash_stage(cfg, self.artifacts, self.probe_device),
+                                 on_line=self.on_line, check=False)
+        if not result.ok:
+            raise flash_error("\n".join(result.output_tail), result.exit_code)
+        return result

@@ -42,31 +42,36 @@ PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
 def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accuracy",
               n: int | None = None, w: int | None = None, out: str | None = None,
               limit: int | None = None, baud: int = 115200, name: str = "run",
-              sim: dict | None = None, stimuli: str | None = None) -> StageSpec:
+              sim: dict | None = None, stimuli: str | None = None, dut=None) -> StageSpec:
     """The runner against the DUT device. `ctx.inputs` is the fetch cache (read-only): the
     runner resolves stimuli through the fetch layer, verified against the lock in the image.
-    `sim` labels a software DUT on the other end of the device (recorded in run-info.json),
-    since the runner cannot tell a pty from a board."""
+    `dut` (a bundle.dut.spec.DutSpec) says what is on the other end of the device when it is
+    not a board: the runner cannot tell a pty from a board. It crosses into the stage as one
+    spec file under ctx.artifacts (`dut-specs/`, written here), read by `run --dut-spec`.
+    `sim` is the older form of `dut` ({"dut_kind", "backend", "infer_ms"})."""
     benchmark = benchmark or ctx.build.benchmark
     out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
+    dut = dut or (_spec_from_sim(sim) if sim else None)
     # A network port (a labgrid place's rfc2217:// URL) is reached over the network, not passed in.
     networked = "://" in ctx.dut_port
-    command = ["python", "-m", "bundle", "run", "--dut", "board",
+    command = ["python", "-m", "bundle", "run",
                "--port", ctx.dut_port if networked else DUT_DEVICE_IN_STAGE,
                "--benchmark", benchmark, "--mode", mode, "--out", out, "--cache", "/inputs",
                "--system", ctx.build.system, "--baud", str(baud)]
+    written = ()
+    if dut is not None and dut.kind != "board":
+        rel = _write_dut_spec(ctx.artifacts, name, dut)
+        command[4:4] = ["--dut-spec", f"/artifacts/{rel}"]
+        written = (rel,)
+    else:
+        command[4:4] = ["--dut", "board"]
     if n is not None:
         command += ["--n", str(n), "--w", str(w or 0)]
     if limit:
         command += ["--limit", str(limit)]
-    if sim and sim.get("dut_kind") == "host":     # the published code compiled for the host
-        command += ["--dut-kind", "host", "--backend-label", sim["backend"]]
-    elif sim:
-        command += ["--dut-kind", "sim", "--backend-label", sim["backend"],
-                    "--emulated-infer-ms", str(sim["infer_ms"])]
     mounts = [Mount(ctx.inputs, "/inputs", True, include=_stimuli_in_cache(benchmark)),
               Mount(ctx.artifacts, "/artifacts", False,
-                    include=(out[len("/artifacts/"):],) if out.startswith("/artifacts/") else ())]
+                    include=((out[len("/artifacts/"):],) if out.startswith("/artifacts/") else ()) + written)]
     if stimuli:  # a prepared set (tinyrepro stimuli): host folder named after the dataset
         inside = f"/stimuli/{Path(stimuli).name}"
         command += ["--stimuli", inside]
@@ -77,6 +82,28 @@ def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accu
         devices=[] if networked else [f"{ctx.dut_port}:{DUT_DEVICE_IN_STAGE}"], network=networked,
         timeout_s=6 * 3600,
     )
+
+
+DUT_SPECS = "dut-specs"
+
+
+def _write_dut_spec(artifacts: str, name: str, dut) -> str:
+    """The spec file for the stage `name`, relative to the artifacts folder."""
+    import re
+
+    from bundle.dut.spec import write_spec
+
+    rel = f"{DUT_SPECS}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.json"
+    write_spec(Path(artifacts) / rel, dut)
+    return rel
+
+
+def _spec_from_sim(sim: dict):
+    from bundle.dut.spec import DutSpec
+
+    if sim.get("dut_kind") == "host":     # the published code compiled for the host
+        return DutSpec("host", program=sim.get("backend"))
+    return DutSpec("sim", runtime=sim.get("backend"), infer_ms=sim.get("infer_ms"))
 
 
 def _stimuli_in_cache(benchmark: str) -> tuple[str, ...]:

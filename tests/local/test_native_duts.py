@@ -16,7 +16,7 @@ import pytest
 
 from bundle.cli import main
 from bundle.dut.base import get_dut
-from bundle.dut.firmware import format_value
+from bundle.dut.harness import format_value
 from bundle.dut.native_build import HOST, NativeBuilder, Project, qemu_target
 from bundle.dut.native_project import BuildSpec, build_program
 from bundle.dut.qemu import CALIBRATION, build_defines, read_calibration, timer_scaling
@@ -318,7 +318,7 @@ def test_qemu_performance_shows_an_estimate_beside_the_published_latency(code_tr
 
 # -- the runner's lap check follows the DUT's timing capability ----------------------------------
 def test_only_emulated_timing_skips_the_lap_check():
-    timing = {k: get_dut(k).capabilities["timing"] for k in ("board", "sim", "host", "qemu")}
+    timing = {k: get_dut(k).capabilities.timing for k in ("board", "sim", "host", "qemu")}
     assert timing == {"board": "board", "sim": "host", "host": "host", "qemu": "emulated"}
 
 

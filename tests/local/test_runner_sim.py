@@ -8,11 +8,13 @@ import pytest
 
 from bundle.cli import main
 from bundle.dut.sim import SimProcess
+from bundle.dut.spec import DutSpec, write_spec
 from bundle.errors import ConfigError, PortGone, UsageError
 from bundle.published.logs import parse_log
 from bundle.published.parse import load_mode_dir, published_metrics, recomputed_metrics
 from bundle.runner.logwriter import Journal
-from bundle.runner.session import plan_stimuli, run_benchmark
+from bundle.runner.session import run_benchmark
+from bundle.runner.stimuli import plan_stimuli
 
 PUBLISHED_KWS = "results/microtvm_native/NUCLEO_L4R5ZI/kws/accuracy/log.txt"
 FAST = dict(command_timeout_s=0.5, resync_timeout_s=0.5, expected_latency_s=0.1, infer_slack_s=0.5)
@@ -176,10 +178,10 @@ def test_performance_dropped_lap_digits_are_retried(kws_dataset, kws_model, tmp_
 
 def test_cli_writes_run_info_for_a_sim_reached_as_a_board(fetcher, kws_model, tmp_path, capsys):
     out = tmp_path / "run"
+    spec = write_spec(tmp_path / "dut.json", DutSpec("sim", runtime="litert", infer_ms=144.03))
     with SimProcess("litert", "kws", model=kws_model, baud=0) as port:
-        code = main(["run", "--dut", "board", "--port", port, "--dut-kind", "sim", "--backend-label", "litert",
-                     "--emulated-infer-ms", "144.03", "--mode", "accuracy", "--limit", "3", "--out", str(out),
-                     "--cache", str(fetcher.cache_dir)])
+        code = main(["run", "--port", port, "--dut-spec", str(spec), "--mode", "accuracy", "--limit", "3",
+                     "--out", str(out), "--cache", str(fetcher.cache_dir)])
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "run-info.json").read_text()) == {
         "dut_kind": "sim", "backend": "litert", "emulated_infer_ms": 144.03, "benchmark": "kws",
@@ -188,16 +190,17 @@ def test_cli_writes_run_info_for_a_sim_reached_as_a_board(fetcher, kws_model, tm
     assert not list(out.glob(".*.part"))
 
 
-@pytest.mark.parametrize("argv", [["--dut", "board", "--port", "x", "--backend-label", "litert"],
-                                  ["--dut", "sim", "--dut-kind", "board"],
-                                  ["--dut", "sim", "--emulated-infer-ms", "144"]])
-def test_cli_rejects_dut_labels_that_do_not_fit(argv, tmp_path):
-    from bundle.commands.run import dut_label
+@pytest.mark.parametrize("info, argv", [({"dut_kind": "board", "backend": "litert"}, ["--port", "x"]),
+                                        ({"dut_kind": "board"}, ["--dut", "sim", "--port", "x"]),
+                                        ({"dut_kind": "sim", "emulated_infer_ms": 144}, ["--dut", "sim"])])
+def test_cli_rejects_dut_labels_that_do_not_fit(info, argv, tmp_path):
+    from bundle.commands.run import dut_spec
     from bundle.cli import build_parser
 
-    args = build_parser().parse_args(["run", "--out", str(tmp_path), *argv])
+    (tmp_path / "dut.json").write_text(json.dumps(info))
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), "--dut-spec", str(tmp_path / "dut.json"), *argv])
     with pytest.raises(UsageError):
-        dut_label(args)
+        dut_spec(args)
 
 
 def test_stimulus_plan_kws(kws_dataset):

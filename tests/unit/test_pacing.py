@@ -11,7 +11,7 @@ import tty
 import pytest
 import serial
 
-from bundle.dut.firmware import Harness
+from bundle.dut.harness import Harness
 from bundle.errors import PortGone
 from bundle.runner import protocol, transport
 from bundle.runner.protocol import MAX_CHUNK_BYTES, DutClient, Link

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bundle.dut.firmware import Harness, format_value, truncate_command
+from bundle.dut.harness import Harness, format_value, truncate_command
 from bundle.runner.protocol import DutClient, DutRebooted, Link, ReplyFault, ReplyTimeout
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "runner"

@@ -25,7 +25,7 @@ from bundle.published.results import parse_results
 from bundle.published.script import parse_script
 from bundle.runner.logwriter import Journal
 from bundle.runner.rundir import read_owner
-from bundle.runner.session import plan_stimuli, stimuli_manifest
+from bundle.runner.stimuli import plan_stimuli, stimuli_manifest
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "readers"
 DOCUMENTED = {errors.EXIT_USAGE, errors.EXIT_CONFIG, errors.EXIT_FETCH, errors.EXIT_PARSE, errors.EXIT_DUT,

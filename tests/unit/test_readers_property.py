@@ -35,8 +35,8 @@ from bundle.published.parse import load_labels
 from bundle.published.results import parse_results
 from bundle.published.script import parse_script
 from bundle.runner.logwriter import Journal
-from bundle.runner.rundir import read_owner
-from bundle.runner.session import _read_sums, plan_stimuli, run_owner, stimuli_manifest
+from bundle.runner.rundir import read_owner, run_owner
+from bundle.runner.stimuli import _read_sums, plan_stimuli, stimuli_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTED = {errors.EXIT_OK, errors.EXIT_DIFFERENT, errors.EXIT_USAGE, errors.EXIT_CONFIG, errors.EXIT_FETCH,
