@@ -186,3 +186,35 @@ def test_firmware_rows_name_every_build_when_the_stage_stopped_midway(tmp_path):
     rows = {r["build"]: r for r in firmware_section(ctx)}
     assert len(rows) == 24 and rows["microtvm_native-nucleo_l4r5zi-kws"]["reproducible"] is False
     assert rows["microtvm_cmsis_nn-nrf5340dk-ad-energy"]["status"] == "NOT_RUN"
+
+
+def test_codediff_is_reused_from_the_stage_cache_with_its_files_in_the_new_run_folder(tmp_path):
+    """Nothing changed (same compile key, same published code): the rows, the diffs and the
+    regenerated tree come back under the new run folder; no MLF is extracted again."""
+    from types import SimpleNamespace
+
+    from bundle.stagecache import StageCache
+
+    tvm = SimpleNamespace(image_id="sha256:" + "1" * 64)
+    images = Images({"tvm": tvm, "zephyr": 1, "runner": 1}, {})
+    code = _code_tree(tmp_path)
+    runs = []
+    for n in (1, 2):
+        (tmp_path / f"r{n}").mkdir()
+        engine = FakeEngine(tmp_path / f"r{n}" / "run", differ="microtvm_native-nucleo_l4r5zi-vww")
+        ctx = _ctx(tmp_path / f"r{n}", engine=engine, cache=tmp_path / "cache",
+                   outputs={"images": images, "code": CodeTree(code, 0)})
+        ctx.cache = StageCache(tmp_path / "stages")
+        for name in ("compile", "codediff"):
+            _stage(ctx, name, {"code", "compile"})
+        runs.append((ctx, engine))
+    (first, _), (second, engine) = runs
+    assert second.cache.hits == {"compile": 1, "codediff": 1} and engine.specs == []
+    rows = {r["build"]: r for r in second.outputs["codediff"].compared}
+    vww = rows["microtvm_native-nucleo_l4r5zi-vww"]
+    assert vww["verdict"] == "different" and Path(vww["diff"]).is_file()
+    assert Path(vww["diff"]).is_relative_to(second.request.run_dir)
+    assert second.outputs["codediff"].details() == first.outputs["codediff"].details()
+    assert (second.request.run_dir / "toolchain" / "codediff.jsonl").is_file()
+    assert second.outputs["codediff"].regenerated == second.request.run_dir / "code"
+    assert any(second.outputs["codediff"].regenerated.rglob("*.h"))
