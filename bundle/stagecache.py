@@ -12,6 +12,7 @@ still stores its new result. Writes are atomic: a killed run leaves no half entr
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -42,8 +43,10 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def code_digest(*parts: str) -> str:
-    """The source of the code a stage runs: files under these package-relative paths."""
+    """The source of the code a stage runs: files under these package-relative paths (read
+    once per process: a run's keys all see the code it was started with)."""
     h = hashlib.sha256()
     for part in parts:
         base = REPO / part

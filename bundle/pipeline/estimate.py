@@ -73,16 +73,13 @@ class Estimate(Stage):
 
 def _estimate_all(req, s, specs, code: Path) -> dict:
     import bundle.estimate as estimate
-    from bundle.dut.native_project import cmsis_tree
 
-    cache, mirror, offline = req.code_source()
     rows, notes = [], []
     for spec in specs:
         # each build's figures go to logs/estimate-builds.log (the terminal shows the progress line)
         say = s.stage_sink("estimate", "builds")
         try:
-            est = estimate.estimate_build(spec, code_root=code, build_dir=cache / "native",
-                                          cmsis=lambda: cmsis_tree(cache, mirror, offline),
+            est = estimate.estimate_build(spec, code_root=code, build_dir=req.sources.cache / "native", cmsis=s.cmsis,
                                           published_results=s.fetched.published / "results")
         except ReproError as err:
             notes.append(f"estimate {spec.variant}/{spec.board}/{spec.benchmark}: not run: {err.message}")

@@ -210,16 +210,16 @@ def _run_one(req, s, engine, label: str, benchmark: str, mode: str, out: Path,
              backend: str | None, system: str | None) -> dict:
     """A software or host DUT's run, reused when nothing it reads changed (a board's never:
     the board is the thing measured)."""
-    program, dut = None, {"kind": "board"}
+    dut = {"kind": "board"}
     if backend == HOST_DUT:
         out.mkdir(parents=True, exist_ok=True)
-        program = _host_program(req, s, label, system, benchmark)
-        dut = {"kind": "host", "project": program.project, "program": program.digest}
+        dut = host_build_inputs(req, s, label, system)
     elif backend:
         dut = {"kind": "sim", "pacing": sim_pacing(req, mode)}
 
     def run() -> dict:
         out.mkdir(parents=True, exist_ok=True)
+        program = _host_program(req, s, label, system, benchmark) if backend == HOST_DUT else None
         sink = run_sink(req, s, label, benchmark, mode, out)
         if program is not None:
             sink(f"host DUT program: {program.project}, {program.digest}")
@@ -247,12 +247,29 @@ def _run_one(req, s, engine, label: str, benchmark: str, mode: str, out: Path,
     return record
 
 
+def host_build_inputs(req, s, label: str, system: str) -> dict:
+    """What the host DUT's program is built from: the pinned code tree (or the compile stage's
+    output swapped into it), the pinned CMSIS commit and the host compilers. Keying on these
+    rather than on the built program spares a warm re-run the build's up-to-date check and
+    the CMSIS tree's full verification (the builder's code is in the stage's `code`)."""
+    from bundle.dut.native_project import CODE_PREFIX
+    from bundle.fetch.lock import load_lock
+    from bundle.stagekeys import lock_entries, tool_version
+
+    regenerated = None
+    if label == HOST_REGENERATED:   # the compile stage's key fixes the MLF archives swapped in
+        from bundle.stagecache import tree_digest
+
+        regenerated = s.outputs["compile"].key or tree_digest(s.codediff.regenerated)
+    return {"kind": "host", "system": system, "code": lock_entries(CODE_PREFIX), "regenerated_from": regenerated,
+            "cmsis": load_lock().toolchain.get("cmsis"), "compilers": [tool_version(t) for t in ("gcc", "g++")]}
+
+
 def _host_program(req, s, label: str, system: str, benchmark: str):
     """The published (or regenerated) project of `system`, compiled for this host."""
-    from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree
+    from bundle.dut.native_project import BuildSpec, build_program
 
     variant, board = system.split("/")
-    cache, mirror, offline = req.code_source()
     code_root = s.codediff.regenerated if label == HOST_REGENERATED else s.dut_choice.code_root
-    return build_program("host", BuildSpec(variant, board, benchmark), code_root, cache / "native",
-                         cmsis=lambda: cmsis_tree(cache, mirror, offline))
+    return build_program("host", BuildSpec(variant, board, benchmark), code_root, req.sources.cache / "native",
+                         cmsis=s.cmsis)

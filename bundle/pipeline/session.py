@@ -24,6 +24,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has no stimuli
     dut_choice: Any = None             # bundle.dut.select.DutChoice, once the run stage has chosen
+    _cmsis: Path | None = None
 
     def __post_init__(self) -> None:
         if self.progress is None:
@@ -72,6 +73,15 @@ class Session:
             kwargs = {"base_image": req.base_image} if req.base_image and req.engine != "local" else {}
             self.engine_obj = get_engine(req.engine, **kwargs)
         return self.engine_obj
+
+    def cmsis(self) -> Path:
+        """The pinned CMSIS_5 checkout, verified against its manifest once per reproduce (every
+        CMSIS-NN build of the host, qemu and estimate DUTs reads it; verifying it is a full hash)."""
+        if self._cmsis is None:
+            from bundle.dut.native_project import cmsis_tree
+
+            self._cmsis = cmsis_tree(*self.request.code_source())
+        return self._cmsis
 
     def stage_sink(self, stage: str, item: str) -> Callable[[str], None]:
         """A stage's output lines: <run_dir>/logs/<stage>-<item>.log (streamed with -v)."""
