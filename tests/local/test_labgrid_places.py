@@ -146,7 +146,7 @@ def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(t
                                                                              kws_model):
     with _lab(tmp_path, kws_model, n=1, **EMULATED) as lab:
         ctx = _ctx(tmp_path, fetcher, lab, limit=200)
-        out = ctx.run_dir / "runs" / "places" / lab.places[0] / "kws" / "accuracy"
+        out = ctx.request.run_dir / "runs" / "places" / lab.places[0] / "kws" / "accuracy"
 
         def kill_when_started():
             deadline = time.monotonic() + 120
