@@ -40,11 +40,11 @@ def label_entries() -> dict[str, str]:
 def stimuli_identity(benchmark: str, prepared: Path | None) -> dict:
     """A prepared set: the folder as it is (its manifest does not cover y_labels.csv); else the
     pinned files of the benchmark's dataset."""
-    from bundle.published.parse import DATASET
+    from bundle.catalogue import DATASETS
 
     if prepared:
         return {"prepared": tree_digest(Path(prepared))}
-    return lock_entries(f"datasets/{DATASET[benchmark]}/")
+    return lock_entries(f"datasets/{DATASETS[benchmark]}/")
 
 
 @functools.lru_cache(maxsize=None)

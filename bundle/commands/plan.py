@@ -20,8 +20,8 @@ def register(sub) -> None:
 
 
 def _session(args):
-    from bundle.builds import check_system
-    from bundle.config import load_reproduce_config
+    from bundle.submission_builds import check_system
+    from bundle.reproduce_config import load_reproduce_config
     from bundle.pipeline.request import Network, Options, Request, Sources
     from bundle.pipeline.session import Session
 
@@ -76,7 +76,7 @@ def plan(s, docker: bool) -> dict:
     """Interface read by scripts (keep it): {"stages": [{name, image, runnable, reason}],
     "builds": [{variant, board, benchmark, model, target, usmp, workspace_size, ...}]}."""
     from bundle.pipeline.graph import dry_run
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
 
     rows = dry_run(s, docker)
     builds = [{**c.as_dict(), "images": {"compile": "tvm", "firmware": "zephyr", "flash": "zephyr"}}

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from bundle.commands.fetch import add_fetch_options
-from bundle.builds import check_system
-from bundle.config import load_reproduce_config
+from bundle.submission_builds import check_system
+from bundle.reproduce_config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
 from bundle.pipeline import graph
 from bundle.pipeline.records import console, new_run_dir

@@ -19,8 +19,8 @@ OUTPUTS = ("toolchain/codediff.jsonl", "toolchain/codediff", "code")   # under t
 class Codediff(ChainStage):
     name = "codediff"
     inputs_from = ("code", "compile")
-    code = ("bundle/toolchain/codediff.py", "bundle/toolchain/regenerated.py", "bundle/toolchain/config.py",
-            "bundle/data/compile.yaml")
+    code = ("bundle/toolchain/codediff.py", "bundle/toolchain/regenerated.py", "bundle/toolchain/compile_config.py",
+            "bundle/catalogue.py", "bundle/data/compile.yaml")
 
     def key(self, req, s) -> dict:
         from bundle.stagecache import code_digest
@@ -48,7 +48,7 @@ class Codediff(ChainStage):
 
 def _compare_all(req, code: Path, out: CodeDiff) -> None:
     from bundle.toolchain.codediff import compare_trees, extract_mlf
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
     from bundle.toolchain.regenerated import regenerated_tree
 
     folder = toolchain_dir(req)

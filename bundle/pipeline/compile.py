@@ -25,7 +25,7 @@ class Compile(ChainStage):
 
     def run(self, req, s) -> Compiled:
         from bundle.toolchain.compile import compile_stage
-        from bundle.toolchain.config import compile_configs
+        from bundle.toolchain.compile_config import compile_configs
 
         engine, configs, builds, cache = s.engine(), compile_configs(), req.run_dir / "builds", s.cache
         image = getattr(s.images.built.get("tvm"), "image_id", None)

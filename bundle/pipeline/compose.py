@@ -61,7 +61,7 @@ def service(spec: StageSpec) -> dict:
 
 def pipeline_specs(ctx: StageContext) -> list[StageSpec]:
     """The containerized stages, in pipeline order (compile, firmware, flash, run, report)."""
-    from bundle.config import load_reproduce_config
+    from bundle.reproduce_config import load_reproduce_config
     from bundle.pipeline.graph import stages
 
     return [spec for stage in stages(load_reproduce_config(None)) if (spec := stage.container(ctx)) is not None]

@@ -18,7 +18,9 @@ class Diffed(Rows):
 class DiffRuns(Stage):
     name = "diff"
     needs = ("run",)
-    code = ("bundle/diff.py", "bundle/published", "bundle/scoring.py", "bundle/data/policy.yaml", "bundle/errors.py")
+    code = ("bundle/diff.py", "bundle/diff_published.py", "bundle/published", "bundle/scoring.py", "bundle/catalogue.py",
+            "bundle/eembc.py", "bundle/datafile.py", "bundle/data/policy.yaml", "bundle/data/benchmarks.yaml",
+            "bundle/errors.py")
 
     def key(self, req, s) -> dict:
         """The run folders (by what fixes their content) and the published tree."""
@@ -76,7 +78,7 @@ def _diff_runs(req, s) -> list[dict]:
 
 
 def not_run_row(system: str, benchmark: str, mode: str, dut: str, reason: str) -> dict:
-    from bundle.published.parse import MODE_METRICS
+    from bundle.catalogue import MODE_METRICS
 
     return {"section": "reproduce", "system": system, "benchmark": benchmark, "mode": mode,
             "metric": ",".join(MODE_METRICS[mode]), "published": None, "reproduced": None,
@@ -85,7 +87,7 @@ def not_run_row(system: str, benchmark: str, mode: str, dut: str, reason: str) -
 
 def not_run_rows(req, s) -> list[dict]:
     """Rows for what this host did not reproduce at all, each with its reason."""
-    from bundle.config import BENCHMARKS
+    from bundle.catalogue import BENCHMARKS
 
     rows, cfg, prepared = [], req.cfg, s.stimuli
     published = s.fetched.published if s.fetched else None

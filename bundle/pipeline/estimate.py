@@ -22,7 +22,7 @@ class Estimated(Rows):
 
 def _specs() -> list:
     from bundle.dut.native_project import BuildSpec
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
 
     return [BuildSpec(c.variant, c.board.replace("-", ""), c.benchmark) for c in compile_configs()]
 
@@ -31,7 +31,7 @@ class Estimate(Stage):
     name = "estimate"
     needs = ("fetch",)
     code = ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
-            "bundle/toolchain/config.py")
+            "bundle/toolchain/compile_config.py", "bundle/catalogue.py", "bundle/datafile.py")
 
     def why_not(self, req, s) -> str | None:
         return None if req.options.estimate else NOT_SELECTED

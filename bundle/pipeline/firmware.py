@@ -21,7 +21,7 @@ class BuildFirmware(ChainStage):
         return None
 
     def run(self, req, s) -> Firmware:
-        from bundle.toolchain.config import compile_configs
+        from bundle.toolchain.compile_config import compile_configs
         from bundle.toolchain.firmware import firmware_record, firmware_stage
         from bundle.toolchain.stages import code_rel
 
@@ -48,7 +48,7 @@ class BuildFirmware(ChainStage):
 
 def firmware_section(s) -> list[dict]:
     """A row per firmware image: its hash, whether two builds agreed, flash/RAM against the SoC."""
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
 
     done = {r["build"]: r for r in s.firmware.records}
     names = [cfg.name + suffix for suffix in ("", "-energy") if suffix == "" or s.request.options.energy_firmware

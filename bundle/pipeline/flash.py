@@ -15,7 +15,7 @@ class Flash(ChainStage):
     inputs_from = ("firmware",)
 
     def blocked(self, req, s) -> str | None:
-        from bundle.toolchain.config import compile_configs
+        from bundle.toolchain.compile_config import compile_configs
         from bundle.toolchain.flash import RUNNERS
 
         if req.places and not req.port:
@@ -31,7 +31,7 @@ class Flash(ChainStage):
         return None
 
     def run(self, req, s) -> Flashed:
-        from bundle.toolchain.config import compile_configs
+        from bundle.toolchain.compile_config import compile_configs
         from bundle.toolchain.flash import flash_error, flash_stage
 
         bench = req.cfg.offline_benchmarks[0]

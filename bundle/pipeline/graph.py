@@ -33,7 +33,7 @@ def stages(cfg) -> list[Stage]:
 
 def cached_stages() -> list[str]:
     """The stages the stage cache keeps (--force STAGE), and the report's figures."""
-    from bundle.config import load_reproduce_config
+    from bundle.reproduce_config import load_reproduce_config
 
     return [s.name for s in stages(load_reproduce_config(None)) if s.code] + ["figures"]
 

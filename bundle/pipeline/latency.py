@@ -18,7 +18,7 @@ TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
 
 def latency_builds() -> list[str]:
     """The 12 published builds, <variant>/<board>/<benchmark> as the code tree names them."""
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
 
     return [f"{c.variant}/{c.board}/{c.benchmark}" for c in compile_configs()]
 
@@ -28,7 +28,8 @@ class QemuLatency(Stage):
     needs = ("fetch",)
     hint = "make deps installs the cross compiler and QEMU"
     code = ("bundle/dut", "bundle/runner", "bundle/commands/run.py", "bundle/published", "bundle/scoring.py",
-            "bundle/builds.py", "bundle/data", "bundle/fetch", "bundle/stimuli", "bundle/errors.py")
+            "bundle/submission_builds.py", "bundle/catalogue.py", "bundle/eembc.py", "bundle/datafile.py", "bundle/data",
+            "bundle/fetch", "bundle/stimuli", "bundle/errors.py")
 
     def why_not(self, req, s) -> str | None:
         if req.port:

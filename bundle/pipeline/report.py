@@ -29,7 +29,7 @@ class Report(Stage):
 
 def code_diff_section(s) -> list[dict]:
     """A row per published build: byte-identical, equivalent or different, else NOT_RUN and why."""
-    from bundle.toolchain.config import compile_configs
+    from bundle.toolchain.compile_config import compile_configs
 
     done = {r["build"]: r for r in s.codediff.compared}
     rows = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bundle.config import ReproduceConfig
+from bundle.reproduce_config import ReproduceConfig
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ class RunBenchmarks(Stage):
     image = "runner"
     needs = ("fetch",)
     code = ("bundle/runner", "bundle/dut", "bundle/models", "bundle/published", "bundle/scoring.py",
-            "bundle/builds.py", "bundle/data", "bundle/toolchain/stages.py", "bundle/engine", "bundle/errors.py",
-            "bundle/fetch")
+            "bundle/submission_builds.py", "bundle/catalogue.py", "bundle/eembc.py", "bundle/datafile.py", "bundle/data",
+            "bundle/toolchain/stages.py", "bundle/engine", "bundle/errors.py", "bundle/fetch")
 
     def plan_note(self, req, s) -> str:
         note = ("no board: the published firmware code on this host (host DUT, accuracy of each system) "
@@ -67,7 +67,7 @@ class RunBenchmarks(Stage):
         iteration counts, limit and pacing, and the runner's code."""
         from dataclasses import asdict
 
-        from bundle.builds import MODELS, iterations
+        from bundle.submission_builds import MODELS, iterations
         from bundle.stagecache import code_digest
         from bundle.stagekeys import lock_entries, stimuli_identity
 
@@ -113,7 +113,7 @@ def start_dut(req, s, backend: str | None, benchmark: str, mode: str, program=No
         with HostDut(program=program.program).open() as port:
             yield port, {"dut_kind": "host", "backend": f"{program.project}@{program.digest}"}
     else:
-        from bundle.builds import MODELS
+        from bundle.submission_builds import MODELS
         from bundle.dut.sim import SimProcess
 
         pacing = sim_pacing(req, mode)
@@ -168,7 +168,7 @@ def run_dir(req, label: str, system: str | None, benchmark: str, mode: str) -> P
 
 def runnable_benchmarks(req, s) -> list[str]:
     """Pinned-stimuli benchmarks, then those whose derived stimuli were prepared."""
-    from bundle.config import BENCHMARKS
+    from bundle.catalogue import BENCHMARKS
 
     offline, prepared = req.cfg.offline_benchmarks, s.stimuli
     return list(offline) + [b for b in BENCHMARKS if b in prepared and b not in offline]
@@ -178,7 +178,7 @@ def runnable_benchmarks(req, s) -> list[str]:
 def run_spec(req, s, port: str, benchmark: str, mode: str, out: Path, label: str, sim: dict | None = None,
              system: str | None = None):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
-    from bundle.builds import iterations, load_builds
+    from bundle.submission_builds import iterations, load_builds
     from bundle.toolchain.stages import StageContext, run_stage
 
     system = system or req.system

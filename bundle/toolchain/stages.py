@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
 from bundle.toolchain.builds import BUILDS, Build
-from bundle.toolchain.config import CompileConfig, compile_configs
+from bundle.toolchain.compile_config import CompileConfig, compile_configs
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def test_a_run_folder_from_the_stage_cache_is_named_by_its_key_not_hashed_again(
 
 
 def test_host_runs_are_keyed_by_what_their_program_is_built_from(tmp_path):
-    from bundle.config import load_reproduce_config
+    from bundle.reproduce_config import load_reproduce_config
     from bundle.pipeline.outputs import Compiled
     from bundle.pipeline.run import HOST_REGENERATED, host_build_inputs
     from bundle.pipeline.session import session_for
