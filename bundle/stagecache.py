@@ -12,6 +12,7 @@ still stores its new result. Writes are atomic: a killed run leaves no half entr
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -42,8 +43,10 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def code_digest(*parts: str) -> str:
-    """The source of the code a stage runs: files under these package-relative paths."""
+    """The source of the code a stage runs: files under these package-relative paths (read
+    once per process: a run's keys all see the code it was started with)."""
     h = hashlib.sha256()
     for part in parts:
         base = REPO / part
@@ -107,20 +110,23 @@ class StageCache:
         self.hits[stage] = self.hits.get(stage, 0) + 1
         return result
 
-    def put(self, stage: str, key: str, result, files_from: Path | None = None) -> None:
-        """Store a result; a cache that cannot be written (read-only, full) only costs the reuse."""
+    def put(self, stage: str, key: str, result, files_from: Path | None = None, only: tuple[str, ...] = ()) -> None:
+        """Store a result, with the files under files_from (only those relative paths, if given);
+        a cache that cannot be written (read-only, full) only costs the reuse."""
         try:
-            self._put(stage, key, result, files_from)
+            self._put(stage, key, result, files_from, only)
         except OSError as err:
             log.warning("stage cache: %s not stored under %s: %s", stage, self.root, err)
 
-    def _put(self, stage: str, key: str, result, files_from: Path | None) -> None:
+    def _put(self, stage: str, key: str, result, files_from: Path | None, only: tuple[str, ...]) -> None:
         entry = self._entry(stage, key)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
         try:
-            if files_from is not None:
+            if files_from is not None and not only:
                 shutil.copytree(files_from, tmp / "files")
+            for rel in only:
+                _copy(files_from / rel, tmp / "files" / rel)
             (tmp / "result.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
             if entry.exists():
                 shutil.rmtree(entry)
@@ -128,3 +134,11 @@ class StageCache:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    elif src.is_file():
+        shutil.copy2(src, dst)

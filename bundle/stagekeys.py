@@ -1,35 +1,20 @@
-"""What each cached stage of `tinyrepro reproduce` reads, as the document its cache key is
-the digest of (bundle.stagecache). Kept apart from the stages so that a stage's inputs
-are listed in one place: when a stage starts reading something new, it is added here.
+"""What stage-cache keys are made of, shared by the stages that declare their keys
+(bundle/pipeline/*: each stage's `key`) and the report's figures (bundle/report/html.py).
 
 The lock entries stand for the files they pin (the fetch stage has verified every file
-against them), so a key needs no re-hashing of the published tree or the stimuli.
+against them), so a key needs no re-hashing of the published tree or the stimuli. A run
+folder restored from, or stored in, the stage cache is named by its cache key (its content
+is a function of it), so a later key that reads the folder need not hash it again.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict
 from pathlib import Path
 
-from bundle.stagecache import code_digest, tree_digest
+from bundle.stagecache import tree_digest
 
-# The code each stage runs (package-relative); a change anywhere in it recomputes the stage.
-CODE = {
-    "published-recompute": ("bundle/published", "bundle/scoring.py", "bundle/diff.py", "bundle/data/policy.yaml",
-                            "bundle/errors.py"),
-    "run": ("bundle/runner", "bundle/dut", "bundle/models", "bundle/published", "bundle/scoring.py",
-            "bundle/builds.py", "bundle/data", "bundle/toolchain/stages.py", "bundle/engine", "bundle/errors.py",
-            "bundle/fetch"),
-    "diff": ("bundle/diff.py", "bundle/published", "bundle/scoring.py", "bundle/data/policy.yaml",
-             "bundle/errors.py"),
-    "figures": ("bundle/report", "bundle/published", "bundle/scoring.py"),
-    "compile": ("bundle/toolchain", "bundle/data/compile.yaml", "bundle/engine"),
-    "latency": ("bundle/dut", "bundle/runner", "bundle/commands/run.py", "bundle/published", "bundle/scoring.py",
-                "bundle/builds.py", "bundle/data", "bundle/fetch", "bundle/stimuli", "bundle/errors.py"),
-    "estimate": ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
-                 "bundle/toolchain/config.py"),
-}
-CACHED_STAGES = ("published-recompute", "compile", "run", "latency", "diff", "estimate", "figures")
+# run folder -> the cache key that fixes its content, for the folders of this process's runs
+_CONTENT: dict[str, str] = {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,58 +32,23 @@ def lock_entries(prefix: str) -> dict[str, str]:
     return {p: sha for p, sha in _lock_files(str(path), path.stat().st_mtime_ns) if p.startswith(prefix)}
 
 
-def published_recompute(ctx) -> dict:
-    return {"code": code_digest(*CODE["published-recompute"]),
-            "published": lock_entries("published/"),
-            "labels": {k: v for k, v in lock_entries("datasets/").items() if k.endswith("y_labels.csv")},
-            # the blob-pinned AD logs: fetched or not changes the AD accuracy rows
-            "blobs_missing": sorted(ctx.inputs.get("blobs_missing") or {})}
+def label_entries() -> dict[str, str]:
+    """The pinned label files the scoring reads."""
+    return {k: v for k, v in lock_entries("datasets/").items() if k.endswith("y_labels.csv")}
 
 
-def _stimuli(ctx, benchmark: str) -> dict:
-    from bundle.published.parse import DATASET
+def stimuli_identity(benchmark: str, prepared: Path | None) -> dict:
+    """A prepared set: the folder as it is (its manifest does not cover y_labels.csv); else the
+    pinned files of the benchmark's dataset."""
+    from bundle.catalogue import DATASETS
 
-    prepared = ctx.stimuli.get(benchmark)
-    if prepared:   # a prepared set: the folder as it is (its manifest does not cover y_labels.csv)
+    if prepared:
         return {"prepared": tree_digest(Path(prepared))}
-    return lock_entries(f"datasets/{DATASET[benchmark]}/")
-
-
-def run(ctx, label: str, backend: str | None, benchmark: str, mode: str, dut: dict) -> dict:
-    """One run: the DUT (backend and model, or the host program's digest), its stimuli, the
-    iteration counts, limit and pacing, and the runner's code."""
-    from bundle.builds import MODELS, iterations
-
-    return {"code": code_digest(*CODE["run"]), "label": label, "backend": backend, "benchmark": benchmark,
-            "mode": mode, "system": ctx.system, "iterations": iterations(ctx.system, benchmark, mode),
-            "limit": ctx.limit if mode == "accuracy" else None, "sim": asdict(ctx.cfg.sim),
-            "model": lock_entries(f"models/{MODELS[benchmark]}"), "stimuli": _stimuli(ctx, benchmark),
-            "dut": dut}
-
-
-def compile_models(configs: list, image_id: str) -> dict:
-    """The 12 compiles: the tvm image (its id covers TVM and its build), the configurations,
-    the models they compile and the in-image script."""
-    return {"code": code_digest(*CODE["compile"]), "image": image_id,
-            "configs": [asdict(c) if hasattr(c, "__dataclass_fields__") else repr(c) for c in configs],
-            "models": lock_entries("models/")}
-
-
-def latency(ctx, builds: list[str]) -> dict:
-    """The QEMU performance runs: the builds, their pinned code and results, the inputs each
-    benchmark loads, and the cross compiler and QEMU that build and run them."""
-    from bundle.fetch.lock import load_lock
-
-    toolchain = load_lock().toolchain
-    benchmarks = sorted({b.rsplit("/", 1)[-1] for b in builds})
-    return {"code": code_digest(*CODE["latency"]), "builds": builds,
-            "pins": {k: toolchain.get(k) for k in sorted(toolchain)}, "published": lock_entries("published/"),
-            "stimuli": {b: _stimuli(ctx, b) for b in benchmarks},
-            "tools": {t: _tool_version(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")}}
+    return lock_entries(f"datasets/{DATASETS[benchmark]}/")
 
 
 @functools.lru_cache(maxsize=None)
-def _tool_version(tool: str) -> str:
+def tool_version(tool: str) -> str:
     import subprocess
 
     try:
@@ -108,39 +58,28 @@ def _tool_version(tool: str) -> str:
     return (done.stdout.splitlines() or [""])[0]
 
 
-def diff(ctx) -> dict:
-    """The run folders as they are (whatever produced them) and the published tree."""
-    runs = [_run_identity(r) for r in ctx.run_dirs]
-    compare = {"compare_systems": ctx.cfg.compare_systems, "backends": asdict(ctx.cfg.sim)["backends"],
-               "system": ctx.system, "system_given": ctx.system_given}
-    return {"code": code_digest(*CODE["diff"]), "published": lock_entries("published/"),
-            "labels": {k: v for k, v in lock_entries("datasets/").items() if k.endswith("y_labels.csv")},
-            "runs": runs, "compare": compare}
-
-
-def figures(rows: list[dict], runs: list[dict], published: dict | None) -> dict:
-    """The report rows, the run folders the figures read, and the published tree."""
-    return {"code": code_digest(*CODE["figures"]), "rows": rows, "published": published,
-            "runs": [_run_identity(r) for r in runs]}
+def known_content(folder: Path, key: str) -> None:
+    """`folder` holds what the stage-cache entry `key` holds (restored from it, or stored in it)."""
+    _CONTENT[str(folder)] = key
 
 
 VOLATILE = ("seconds", "engine", "image", "cached")   # how a run was had, not what it holds
 
 
-def _run_identity(run: dict) -> dict:
+def run_identity(run: dict) -> dict:
     """A run record by what its folder holds (the folder's path changes with every run)."""
     out = {k: v for k, v in run.items() if k not in VOLATILE}
-    if run.get("dir") and Path(run["dir"]).is_dir():
-        out["dir"] = tree_digest(Path(run["dir"]))
+    folder = run.get("dir")
+    if folder and str(folder) in _CONTENT:
+        out["dir"] = {"cached": _CONTENT[str(folder)]}
+    elif folder and Path(folder).is_dir():
+        out["dir"] = tree_digest(Path(folder))
     return out
 
 
-def estimate(ctx, specs: list[dict]) -> dict:
-    """The builds estimated, the timing model's code and data, the pinned code trees (OctoML's
-    code, CMSIS) and the published results the ratios are taken against."""
-    from bundle.fetch.lock import load_lock
+def figures(rows: list[dict], runs: list[dict], published: dict | None) -> dict:
+    """The report rows, the run folders the figures read, and the published tree."""
+    from bundle.stagecache import code_digest
 
-    toolchain = load_lock().toolchain
-    return {"code": code_digest(*CODE["estimate"]), "specs": specs,
-            "pins": {k: toolchain.get(k) for k in sorted(toolchain)},
-            "published": lock_entries("published/")}
+    return {"code": code_digest("bundle/report", "bundle/published", "bundle/scoring.py"), "rows": rows,
+            "published": published, "runs": [run_identity(r) for r in runs]}

@@ -19,66 +19,76 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _context(args):
-    from bundle import stages
-    from bundle.builds import check_system
-    from bundle.config import load_reproduce_config
-    from bundle.fetch.fetcher import MIRROR_ENV, default_cache_dir
+def _session(args):
+    from bundle.submission_builds import check_system
+    from bundle.reproduce_config import load_reproduce_config
+    from bundle.pipeline.request import Network, Options, Request, Sources
+    from bundle.pipeline.session import Session
 
     cfg = load_reproduce_config(None)
     system = check_system(args.system or cfg.sim.performance_system)
-    mirror = args.mirror or os.environ.get(MIRROR_ENV) or None
-    ctx = stages.Context(cfg=cfg, run_dir=Path("."), port=args.port, engine=args.engine, base_image=None,
-                         limit=None, backends=list(cfg.sim.backends), offline=args.offline, system=system,
-                         inputs={"cache": Path(args.cache) if args.cache else default_cache_dir(),
-                                 "details": {"mirror": mirror}})
-    stages.probe_upstreams(ctx)
-    return ctx
+    req = Request(cfg=cfg, run_dir=Path("."), system=system, port=args.port, engine=args.engine,
+                  sources=Sources.from_options(args.cache, args.mirror, args.offline),
+                  options=Options(backends=tuple(cfg.sim.backends)), network=Network.probe(args.offline))
+    return Session(req)
 
 
-def _images(ctx) -> bool:
-    """Fill ctx.images with the images already built and the build plan; True with Docker."""
+def _images(s) -> bool:
+    """The images already built and the build plan, as the images stage's output; True with Docker."""
+    from dataclasses import replace
+
     from bundle.engine.base import get_engine
     from bundle.engine.images import TARGETS, HostCaps, plan_images
     from bundle.errors import ReproError
+    from bundle.pipeline.outputs import Images
 
-    engine = get_engine(ctx.engine)
+    engine = get_engine(s.request.engine)
     docker = engine.caps.needs_images and engine.available()[0]
     built = {}
     tvm_state = None
     for target in TARGETS if docker else ():
         try:
             if target == "tvm":
-                record, tvm_state = _tvm_image(ctx, engine)
+                record, tvm_state = _tvm_image(s, engine)
             else:
                 record = engine.find_image(target)
         except ReproError:
             record = None
         if record:
             built[target] = record
-    plans = {p.target: p for p in plan_images(HostCaps(docker=docker, reachable=ctx.reachable))}
+    plans = {p.target: p for p in plan_images(HostCaps(docker=docker, reachable=s.request.network.reachable))}
     if tvm_state and "tvm" not in built and plans["tvm"].buildable:
-        from dataclasses import replace
-
         plans["tvm"] = replace(plans["tvm"], buildable=False, reason=tvm_state)
-    ctx.images = {"built": built, "plans": plans}
+    s.outputs["images"] = Images(built, plans)
     return docker
 
 
-def _tvm_image(ctx, engine):
+def _tvm_image(s, engine):
     """(record of the tvm image if its build finished and was assembled, the build's state)."""
     from bundle.toolchain.tvm_image import TvmImage, find_built
 
-    tvm = TvmImage(engine, Path(ctx.inputs["cache"]) if ctx.inputs else Path("."))
+    tvm = TvmImage(engine, s.request.sources.cache)
     image = find_built(engine.client, tvm.plan)
     return (engine.use_image("tvm", image) if image is not None else None), tvm.state().describe()
 
 
-def run(args) -> int:
-    from bundle.plan import plan
+def plan(s, docker: bool) -> dict:
+    """Interface read by scripts (keep it): {"stages": [{name, image, runnable, reason}],
+    "builds": [{variant, board, benchmark, model, target, usmp, workspace_size, ...}]}."""
+    from bundle.pipeline.graph import dry_run
+    from bundle.toolchain.compile_config import compile_configs
 
-    ctx = _context(args)
-    result = plan(ctx, _images(ctx))
+    rows = dry_run(s, docker)
+    builds = [{**c.as_dict(), "images": {"compile": "tvm", "firmware": "zephyr", "flash": "zephyr"}}
+              for c in compile_configs()]
+    req = s.request
+    return {"system": req.system, "offline": req.sources.offline, "upstream_block": req.network.block,
+            "reachable": sorted(req.network.reachable), "stages": rows, "builds": builds}
+
+
+def run(args) -> int:
+    s = _session(args)
+    result = plan(s, _images(s))
     if args.json:
         print(jsonout.dumps(result, indent=2, default=str))
     else:

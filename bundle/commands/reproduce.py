@@ -1,7 +1,5 @@
-"""`tinyrepro reproduce`: the main job. Plans the stages for this host and runs them.
-
-fetch ─▶ published-recompute ─▶ images ─▶ code/compile/codediff/firmware/flash ─▶ stimuli ─▶ run ─▶ latency ─▶ diff ─▶ report
-"""
+"""`tinyrepro reproduce`: the main job. Builds the request, runs the pipeline's stages
+(bundle/pipeline/graph.py) and writes the report, also when a stage failed or on Ctrl-C."""
 from __future__ import annotations
 
 import contextlib
@@ -9,16 +7,17 @@ import logging
 import os
 from pathlib import Path
 
-from bundle.commands.fetch import add_fetch_options, fetcher_from_args
-from bundle.builds import check_system
-from bundle.config import load_reproduce_config
+from bundle.commands.fetch import add_fetch_options
+from bundle.submission_builds import check_system
+from bundle.reproduce_config import load_reproduce_config
 from bundle.errors import EXIT_INTERRUPTED, EXIT_PARSE
-from bundle.pipeline import Pipeline, console, new_run_dir
+from bundle.pipeline import graph
+from bundle.pipeline.records import console, new_run_dir
+from bundle.pipeline.report import write_report
+from bundle.pipeline.request import Network, Options, Request, Sources
+from bundle.pipeline.session import Session
 from bundle.progress import PipelineProgress
-from bundle.fetch.fetcher import default_cache_dir
 from bundle.stagecache import StageCache
-from bundle.stagekeys import CACHED_STAGES
-from bundle import stages
 from bundle.cliargs import backend_list, int_in
 
 
@@ -52,7 +51,7 @@ def register(sub) -> None:
                    help="skip the estimate stage (the latency of each published build under the timing model)")
     p.add_argument("--force", nargs="?", const="*", action="append", metavar="STAGE", default=None,
                    help="recompute instead of reusing the stage cache: --force for every stage, --force STAGE "
-                        "(repeatable) for one of: " + ", ".join(CACHED_STAGES))
+                        "(repeatable) for one of: " + ", ".join(graph.cached_stages()))
     p.add_argument("--energy-firmware", action="store_true",
                    help="firmware stage: also build the energy-mode firmware (-DENERGY_MODE=1)")
     p.set_defaults(func=run)
@@ -61,40 +60,41 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg = load_reproduce_config(args.config)
     check_system(args.system or cfg.sim.performance_system)
-    stage_root = os.environ.get("TINYREPRO_STAGE_CACHE") or Path(args.cache or default_cache_dir()) / "stages"
-    cache = StageCache.from_option(Path(stage_root), getattr(args, "force", None), list(CACHED_STAGES))
+    sources = Sources.from_options(args.cache, args.mirror, args.offline)
+    stage_root = os.environ.get("TINYREPRO_STAGE_CACHE") or sources.cache / "stages"
+    cache = StageCache.from_option(Path(stage_root), getattr(args, "force", None), graph.cached_stages())
     places = _places(args)
     run_dir = new_run_dir(args.out)
     console.print(f"run folder: {run_dir}")
     verbose = bool(getattr(args, "verbose", False))
     progress = PipelineProgress(console, verbose=verbose)
-    pipe = Pipeline(run_dir, progress)
-    ctx = stages.Context(cfg=cfg, run_dir=run_dir, port=args.port, engine=args.engine,
-                         base_image=args.base_image, limit=args.limit, offline=args.offline,
-                         backends=args.backends if args.backends else list(cfg.sim.backends),
-                         system=args.system or cfg.sim.performance_system, system_given=bool(args.system),
-                         dut_request="sim" if args.backends else args.dut,
-                         energy_firmware=getattr(args, "energy_firmware", False),
-                         estimate=not getattr(args, "no_estimate", False), progress=progress,
-                         stage_cache=cache, coordinator=args.coordinator, places=places)
+    req = Request(cfg=cfg, run_dir=run_dir, system=args.system or cfg.sim.performance_system, sources=sources,
+                  system_given=bool(args.system), port=args.port, places=tuple(places),
+                  coordinator=args.coordinator, engine=args.engine, base_image=args.base_image,
+                  options=Options(limit=args.limit, backends=tuple(args.backends or cfg.sim.backends),
+                                  dut="sim" if args.backends else args.dut,
+                                  energy_firmware=getattr(args, "energy_firmware", False),
+                                  estimate=not getattr(args, "no_estimate", False)),
+                  network=Network.probe(args.offline))
+    s = Session(req, cache=cache, progress=progress)
     interrupted = False
     try:
         with _log_to_file(run_dir / "reproduce.log", verbose), progress:
-            _stages(pipe, ctx, args)
+            graph.run(s)
     except KeyboardInterrupt:
         interrupted = True
-        pipe.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
+        s.recorder.skip("interrupted", "Ctrl-C: the stages above are kept; the report covers what finished")
     except Exception as err:  # a bug in a stage: still write what was done, then report the bug
-        pipe.abort(err)
-        stages.write_report(ctx, pipe)
+        s.recorder.abort(err)
+        write_report(s)
         raise
-    code = stages.write_report(ctx, pipe)
+    code = write_report(s)
     # A failed stage outranks the verdicts (rows it would have produced are missing), and an
     # unparseable published file outranks them too.
     if interrupted:
         return EXIT_INTERRUPTED
-    parse_failed = EXIT_PARSE if any(r.get("parse_error") for r in ctx.rows) else 0
-    return pipe.failure_code() or parse_failed or code
+    parse_failed = EXIT_PARSE if any(r.get("parse_error") for r in s.rows) else 0
+    return s.recorder.failure_code() or parse_failed or code
 
 
 @contextlib.contextmanager
@@ -134,40 +134,3 @@ def _places(args) -> list[str]:
         raise UsageError("--port and --place both name the DUT", hint="give one of them")
     return places
 
-
-def _stages(pipe: Pipeline, ctx, args) -> None:
-    cfg = ctx.cfg
-    ctx.inputs = pipe.stage("fetch", lambda: stages.fetch_inputs(fetcher_from_args(args, progress=False), cfg))
-    ctx.rows += pipe.stage("published-recompute", lambda: stages.recompute_published(ctx),
-                           requires=["fetch"]) or []
-    _toolchain_stages(pipe, ctx)
-    _stimuli_stages(pipe, ctx, args)
-    ctx.run_dirs = pipe.stage("run", lambda: stages.run_benchmarks(ctx), requires=["fetch"]) or []
-    ctx.rows += pipe.stage("latency", lambda: stages.qemu_latency(ctx), requires=["fetch"]) or []
-    ctx.rows += pipe.stage("diff", lambda: stages.diff_runs(ctx), requires=["run"]) or []
-    if ctx.estimate:
-        ctx.rows += pipe.stage("estimate", lambda: stages.estimate_rows(ctx), requires=["fetch"]) or []
-    else:
-        pipe.skip("estimate", "not selected (--no-estimate)")
-        ctx.rows += stages.estimate_rows(ctx, skipped="not selected (--no-estimate)")
-    ctx.rows += stages.not_run_rows(ctx)
-
-
-def _toolchain_stages(pipe: Pipeline, ctx) -> None:
-    """Images and the build chain: run what this host can, say why the rest did not run."""
-    stages.probe_upstreams(ctx)
-    ctx.images = pipe.stage("images", lambda: stages.build_images(ctx)) or {}
-    for name in stages.TOOLCHAIN:
-        ran = {r.stage for r in pipe.records if r.status == "RAN"}
-        pipe.stage(name, lambda name=name, ran=ran: stages.toolchain_stage(ctx, name, ran))
-
-
-def _stimuli_stages(pipe: Pipeline, ctx, args) -> None:
-    """One stage per derived stimulus set (ic01, vww01, ad01): prepared ones join the run."""
-    if not pipe.ran("fetch"):
-        for name in stages.stimuli_sets(ctx):
-            pipe.skip(f"stimuli:{name}", "needs stage(s) fetch, which did not run")
-        return
-    fetcher = fetcher_from_args(args, progress=False)
-    for name in stages.stimuli_sets(ctx):
-        pipe.stage(f"stimuli:{name}", lambda name=name: stages.stimuli_stage(ctx, fetcher, name))

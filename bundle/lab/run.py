@@ -16,39 +16,41 @@ from pathlib import Path
 from bundle.errors import ReproError, StageUnavailable
 from bundle.lab.coordinator import Coordinator, acquired
 from bundle.lab.places import Place, Work, WorkQueue, place_system, plan_work
-from bundle.pipeline import console
+from bundle.pipeline.records import console
 
 
-def run_on_places(ctx, engine, benchmarks: list[str], coordinator: Coordinator | None = None) -> list[dict]:
-    """Run `benchmarks` x ctx.cfg.modes on ctx.places of the coordinator at ctx.coordinator."""
+def run_on_places(s, engine, benchmarks: list[str], coordinator: Coordinator | None = None) -> list[dict]:
+    """Run `benchmarks` x the configured modes on the request's places, of its coordinator.
+    `s`: the pipeline's session (bundle/pipeline/session.py)."""
     from bundle.submission_builds import load_builds
 
+    req = s.request
     own = coordinator is None
-    coordinator = coordinator or Coordinator(ctx.coordinator)
+    coordinator = coordinator or Coordinator(req.coordinator)
     try:
-        with acquired(coordinator, ctx.places) as held:
+        with acquired(coordinator, list(req.places)) as held:
             places = list(held.values())
             systems = sorted({b.system for b in load_builds()})
-            system_of = {p.name: place_system(p, systems, ctx.system) for p in places}
-            work, notes = plan_work(places, system_of, benchmarks, list(ctx.cfg.modes),
-                                    ctx.system if ctx.system_given else None)
-            ctx.notes += notes
+            system_of = {p.name: place_system(p, systems, req.system) for p in places}
+            work, notes = plan_work(places, system_of, benchmarks, list(req.cfg.modes),
+                                    req.system if req.system_given else None)
+            s.notes += notes
             urls = {p.name: coordinator.serial_url(p.name) for p in places}
             for p in places:
-                ctx.notes.append(f"place {p.name}: {system_of[p.name]} ({p.board}), serial {urls[p.name]}, "
+                s.notes.append(f"place {p.name}: {system_of[p.name]} ({p.board}), serial {urls[p.name]}, "
                                  f"resources {', '.join(p.resources) or 'none'}")
-            return _spread(ctx, engine, places, system_of, urls, work)
+            return _spread(s, engine, places, system_of, urls, work)
     finally:
         if own:
             coordinator.close()
 
 
-def _spread(ctx, engine, places: list[Place], system_of: dict, urls: dict, work: list[Work]) -> list[dict]:
+def _spread(s, engine, places: list[Place], system_of: dict, urls: dict, work: list[Work]) -> list[dict]:
     queue, done, lock = WorkQueue(work), [], threading.Lock()
 
     def worker(place: Place) -> None:
         while (item := queue.take(place, system_of[place.name])) is not None:
-            entry = _run_item(ctx, engine, place, urls[place.name], item)
+            entry = _run_item(s, engine, place, urls[place.name], item)
             with lock:
                 done.append(entry)
             if entry["dir"] is None:
@@ -69,14 +71,14 @@ def _spread(ctx, engine, places: list[Place], system_of: dict, urls: dict, work:
     return done
 
 
-def _run_item(ctx, engine, place: Place, url: str, item: Work) -> dict:
-    out = ctx.run_dir / "runs" / "places" / place.name / item.benchmark / item.mode
+def _run_item(s, engine, place: Place, url: str, item: Work) -> dict:
+    out = s.request.run_dir / "runs" / "places" / place.name / item.benchmark / item.mode
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]place {place.name}[/] {item.system} {item.benchmark} {item.mode} -> {out}")
     try:
-        result = engine.run(run_spec(ctx, url, item, out, place.name))
+        result = engine.run(run_spec(s, url, item, out, place.name))
     except ReproError as err:
-        ctx.notes.append(f"run place {place.name} {item.benchmark} {item.mode}: FAILED: {err}")
+        s.notes.append(f"run place {place.name} {item.benchmark} {item.mode}: FAILED: {err}")
         return _entry(place, None, item, None, reason=f"FAILED on place {place.name}: {err.message}", partial=out)
     return _entry(place, out, item, result)
 
@@ -95,7 +97,7 @@ def _entry(place: Place | None, out: Path | None, item: Work, result, reason: st
     return entry
 
 
-def run_spec(ctx, url: str, item: Work, out: Path, place: str):
+def run_spec(s, url: str, item: Work, out: Path, place: str):
     """The ordinary run stage (bundle.toolchain.stages.run_stage) against the place's URL."""
     from bundle.submission_builds import iterations, load_builds
     from bundle.toolchain.stages import StageContext, run_stage
@@ -103,10 +105,11 @@ def run_spec(ctx, url: str, item: Work, out: Path, place: str):
     n, w = iterations(item.system, item.benchmark, item.mode)
     build = next(b for b in load_builds() if b.system == item.system and b.benchmark == item.benchmark
                  and not b.energy)
-    sctx = StageContext(inputs=str(ctx.inputs["cache"]), artifacts=str(ctx.run_dir), dut_port=url,
+    req = s.request
+    sctx = StageContext(inputs=str(req.sources.cache), artifacts=str(req.run_dir), dut_port=url,
                         probe_device="", build=build)
-    prepared = ctx.stimuli.get(item.benchmark)
-    return run_stage(sctx, item.benchmark, item.mode, n=n, w=w, out=f"/artifacts/{out.relative_to(ctx.run_dir)}",
-                     limit=ctx.limit if item.mode == "accuracy" else None, baud=ctx.cfg.sim.baud,
+    prepared = s.stimuli.get(item.benchmark)
+    return run_stage(sctx, item.benchmark, item.mode, n=n, w=w, out=f"/artifacts/{out.relative_to(req.run_dir)}",
+                     limit=req.options.limit if item.mode == "accuracy" else None, baud=req.cfg.sim.baud,
                      name=f"run:{place}:{item.benchmark}:{item.mode}",
                      stimuli=str(prepared) if prepared else None)

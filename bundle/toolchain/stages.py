@@ -1,7 +1,8 @@
-"""The five containerized stages (compile, firmware, flash, run, report) as StageSpecs.
+"""The runner's and the report's containerized stages as StageSpecs, and the context the
+build-chain specs are made in.
 
-One source for both the orchestrator and compose/compose.yaml (bundle.engine.compose renders
-the file from `pipeline_stages`, and a test checks the committed file matches).
+One source for both the orchestrator and compose/compose.yaml (bundle.pipeline.compose renders
+the file from the pipeline's stages, and a test checks the committed file matches).
 """
 from __future__ import annotations
 
@@ -11,10 +12,7 @@ from pathlib import Path
 
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
 from bundle.toolchain.builds import BUILDS, Build
-from bundle.toolchain.compile import compile_stage
-from bundle.toolchain.config import CompileConfig, compile_configs
-from bundle.toolchain.firmware import firmware_stage
-from bundle.toolchain.flash import flash_stage
+from bundle.toolchain.compile_config import CompileConfig, compile_configs
 
 
 @dataclass(frozen=True)
@@ -128,13 +126,3 @@ def report_stage(ctx: StageContext, mode: str = "accuracy") -> StageSpec:
         mounts=[Mount(ctx.inputs, "/inputs", True), Mount(ctx.artifacts, "/artifacts", True)],
         network=False, timeout_s=600,
     )
-
-
-def pipeline_stages(ctx: StageContext) -> list[StageSpec]:
-    return [
-        compile_stage(ctx.compile, ctx.inputs, ctx.artifacts),
-        firmware_stage(ctx.compile, ctx.inputs, ctx.artifacts, code_rel(), swap_model=True),
-        flash_stage(ctx.compile, ctx.artifacts, ctx.probe_device),
-        run_stage(ctx),
-        report_stage(ctx),
-    ]

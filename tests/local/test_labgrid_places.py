@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bundle import stages
+from bundle.errors import StageUnavailable
+from bundle.pipeline.session import Session, session_for
 from bundle.reproduce_config import load_reproduce_config
 from bundle.engine.local import LocalEngine
 from bundle.lab.coordinator import Coordinator, PlaceError, acquired
@@ -55,13 +56,13 @@ def fast_lab(tmp_path_factory, kws_model):
         yield lab
 
 
-def _ctx(tmp_path, fetcher, lab, limit=None) -> stages.Context:
+def _ctx(tmp_path, fetcher, lab, limit=None) -> Session:
     cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"])
     run_dir = tmp_path / "run"
     run_dir.mkdir(exist_ok=True)
-    return stages.Context(cfg=cfg, run_dir=run_dir, port=None, engine="local", base_image=None, limit=limit,
-                          backends=[], inputs={"cache": fetcher.cache_dir}, system=SYSTEM,
-                          coordinator=lab.address, places=list(lab.places))
+    return session_for(cfg, run_dir, port=None, engine="local", base_image=None, limit=limit,
+                       backends=[], cache=fetcher.cache_dir, system=SYSTEM,
+                       coordinator=lab.address, places=list(lab.places))
 
 
 def _held(lab) -> dict[str, str | None]:
@@ -145,7 +146,7 @@ def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(t
                                                                              kws_model):
     with _lab(tmp_path, kws_model, n=1, **EMULATED) as lab:
         ctx = _ctx(tmp_path, fetcher, lab, limit=200)
-        out = ctx.run_dir / "runs" / "places" / lab.places[0] / "kws" / "accuracy"
+        out = ctx.request.run_dir / "runs" / "places" / lab.places[0] / "kws" / "accuracy"
 
         def kill_when_started():
             deadline = time.monotonic() + 120
@@ -158,7 +159,7 @@ def test_killing_the_exporter_mid_run_is_a_clean_error_with_the_place_released(t
 
         killer = threading.Thread(target=kill_when_started)
         killer.start()
-        with pytest.raises(stages.StageUnavailable) as err:
+        with pytest.raises(StageUnavailable) as err:
             run_on_places(ctx, LocalEngine(), ["kws"])
         killer.join()
         print(err.value.message)

@@ -348,30 +348,34 @@ def test_emulated_laps_are_not_held_to_the_host_clock():
 def test_reproduce_stage_runs_the_host_dut_and_diffs_it(code_tree, host_build, fetcher, tmp_path):
     import dataclasses
 
-    from bundle import stages
     from bundle.reproduce_config import load_reproduce_config
     from bundle.dut.select import choose_dut
+    from bundle.pipeline.diff import DiffRuns
+    from bundle.pipeline.fetch import fetch_inputs
+    from bundle.pipeline.outputs import Runs
+    from bundle.pipeline.run import RunBenchmarks, run_plan
+    from bundle.pipeline.session import session_for
 
-    full = stages.Context(cfg=load_reproduce_config(), run_dir=tmp_path, port=None, engine="local", base_image=None,
-                          limit=None, backends=["litert"], system="microtvm_native/NUCLEO_L4R5ZI")
+    full = session_for(load_reproduce_config(), tmp_path, port=None, engine="local", base_image=None,
+                       limit=None, backends=["litert"], system="microtvm_native/NUCLEO_L4R5ZI")
     full.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
     # the host runs each compared system's own code (accuracy); the sim stays as a cross-check
-    assert stages._run_plan(full) == [
+    assert run_plan(full.request, full) == [
         ("host", "host", "microtvm_native/NUCLEO_L4R5ZI", "kws", "accuracy"),
         ("host", "host", "microtvm_cmsis_nn/NUCLEO_L4R5ZI", "kws", "accuracy"),
         ("host", "host", "microtvm_cmsis_nn/NRF5340-DK", "kws", "accuracy"),
         ("sim-litert", "litert", None, "kws", "accuracy"), ("sim-litert", "litert", None, "kws", "performance")]
     cfg = dataclasses.replace(load_reproduce_config(), modes=["accuracy"],
                               compare_systems=["microtvm_native/NUCLEO_L4R5ZI"])
-    ctx = stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=12,
-                         backends=[], system="microtvm_native/NUCLEO_L4R5ZI", offline=True)
-    ctx.inputs = stages.fetch_inputs(fetcher, cfg)
+    ctx = session_for(cfg, tmp_path, port=None, engine="local", base_image=None, limit=12,
+                      backends=[], system="microtvm_native/NUCLEO_L4R5ZI", offline=True, cache=fetcher.cache_dir)
+    ctx.outputs["fetch"] = fetch_inputs(fetcher)
     ctx.dut_choice = choose_dut(None, fetch_code=lambda: code_tree, have_compiler=lambda: True)
-    runs = stages.run_benchmarks(ctx)
+    runs = RunBenchmarks().run(ctx.request, ctx).runs
     assert [(r["label"], r["dut_kind"], r["mode"]) for r in runs] == [("host", "host", "accuracy")]
     assert json.loads((runs[0]["dir"] / "run-info.json").read_text())["dut_kind"] == "host"
-    ctx.run_dirs = runs
-    rows = stages.diff_runs(ctx)
+    ctx.outputs["run"] = Runs(runs)
+    rows = DiffRuns().run(ctx.request, ctx).rows
     assert {r["system"] for r in rows} == {"microtvm_native/NUCLEO_L4R5ZI"} and {r["dut"] for r in rows} == {"host"}
     # a 12-stimulus prefix is shown but never judged; the fixture's outputs are not the published ones
     assert all(r["verdict"] in ("NOT_COMPARABLE", "NOT_RUN") for r in rows)

@@ -23,7 +23,7 @@ from bundle.cli import main
 from bundle.dut.native_project import BuildSpec, build_program, cmsis_tree, published_code_tree
 from bundle.published.logs import parse_log
 from bundle.published.results import parse_results
-from bundle.stages import latency_builds
+from bundle.pipeline.latency import latency_builds
 
 KWS_BUILDS = ["microtvm_native/NUCLEO_L4R5ZI/kws", "microtvm_cmsis_nn/NUCLEO_L4R5ZI/kws",
               "microtvm_cmsis_nn/NRF5340DK/kws"]

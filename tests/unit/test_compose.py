@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundle.engine import compose
-from bundle.toolchain.stages import pipeline_stages
+from bundle.pipeline import compose
 
 REPO = Path(__file__).resolve().parents[2]
 FILE = REPO / "compose" / "compose.yaml"
@@ -23,7 +22,7 @@ def committed() -> dict:
 
 def test_committed_file_matches_the_stage_specs(committed):
     assert committed == compose.render(), (
-        "compose/compose.yaml is stale: python -m bundle.engine.compose > compose/compose.yaml")
+        "compose/compose.yaml is stale: python -m bundle.pipeline.compose > compose/compose.yaml")
     assert FILE.read_text() == compose.render_text()
 
 
@@ -34,7 +33,7 @@ def test_one_service_per_stage(committed):
 
 
 def test_isolation_policy(committed):
-    for spec in pipeline_stages(compose.COMPOSE_CONTEXT):
+    for spec in compose.pipeline_specs(compose.COMPOSE_CONTEXT):
         svc = committed["services"][spec.name]
         assert svc["user"] == "${UID:-1000}:${GID:-1000}"
         assert "privileged" not in svc and svc["cap_drop"] == ["ALL"]

@@ -202,32 +202,37 @@ def test_not_an_elf_is_a_parse_error(tmp_path):
 
 # -- the reproduce stage's rows ------------------------------------------------------------------
 def _ctx(tmp_path):
-    from bundle import stages
     from bundle.reproduce_config import load_reproduce_config
+    from bundle.pipeline.outputs import Fetched
+    from bundle.pipeline.session import session_for
 
     cfg = load_reproduce_config()
-    return stages.Context(cfg=cfg, run_dir=tmp_path, port=None, engine="local", base_image=None, limit=None,
-                          backends=list(cfg.sim.backends), offline=True,
-                          inputs={"cache": tmp_path / "cache", "published": tmp_path / "published",
-                                  "details": {"mirror": None}})
+    fetched = Fetched(tmp_path / "published", tmp_path / "datasets", tmp_path / "models", {}, {}, None)
+    return session_for(cfg, tmp_path, port=None, engine="local", base_image=None, limit=None,
+                       backends=list(cfg.sim.backends), offline=True, cache=tmp_path / "cache", mirror=None,
+                       outputs={"fetch": fetched})
+
+
+def _estimate_rows(s) -> list[dict]:
+    from bundle.pipeline.estimate import Estimate
+
+    return Estimate().run(s.request, s).rows
 
 
 def test_estimate_rows_are_not_run_with_the_reason_without_the_code_tree(tmp_path, monkeypatch):
-    from bundle import stages
     from bundle.dut import native_project
     from bundle.errors import StageUnavailable
 
     def unavailable(*a, **k):
         raise StageUnavailable("closed/OctoML/code is not in the cache, and offline")
     monkeypatch.setattr(native_project, "published_code_tree", unavailable)
-    rows = stages.estimate_rows(_ctx(tmp_path))
+    rows = _estimate_rows(_ctx(tmp_path))
     assert len(rows) == 12 and {r["verdict"] for r in rows} == {"NOT_RUN"}
     assert all("not in the cache" in r["reason"] and r["metric"] == "latency_ms" for r in rows)
 
 
 def test_estimate_rows_are_never_a_verdict(tmp_path, monkeypatch):
     import bundle.estimate as estimate
-    from bundle import stages
     from bundle.dut import native_project
     from bundle.estimate.machine import Run
     from bundle.estimate.result import Estimate
@@ -239,7 +244,7 @@ def test_estimate_rows_are_never_a_verdict(tmp_path, monkeypatch):
         return Estimate(f"{spec.variant}/{spec.board}/{spec.benchmark}", spec.board, "cortex-m4", "stm32l4r5",
                         120_000_000, "x.elf", run, 100.0)
     monkeypatch.setattr(estimate, "estimate_build", fake)
-    rows = stages.estimate_rows(_ctx(tmp_path))
+    rows = _estimate_rows(_ctx(tmp_path))
     assert {r["verdict"] for r in rows} == {"NOT_COMPARABLE"}
     assert rows[0]["reproduced"] == 100.0 and rows[0]["published"] == 100.0 and "ratio 1.000" in rows[0]["reason"]
     assert {r["system"] for r in rows} == {"microtvm_native/NUCLEO_L4R5ZI", "microtvm_cmsis_nn/NUCLEO_L4R5ZI",

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bundle import stages
+from bundle.commands.plan import plan
 from bundle.reproduce_config import load_reproduce_config
-from bundle.plan import plan
+from bundle.pipeline.outputs import Images
+from bundle.pipeline.session import Session, session_for
 
 REPO = Path(__file__).resolve().parents[2]
 USMP_OFF = {("microtvm_native", "NUCLEO_L4R5ZI", "kws"), ("microtvm_cmsis_nn", "NUCLEO_L4R5ZI", "kws"),
@@ -65,19 +66,18 @@ def test_every_stage_with_its_image_and_reason(offline_plan):
     assert "UNSET" not in by["firmware"]["image_status"]  # the Zephyr pins are filled in the lock
 
 
-def _ctx(tmp_path, **kw) -> stages.Context:
+def _ctx(tmp_path, images=None, **kw) -> Session:
     cfg = load_reproduce_config(None)
-    base = dict(cfg=cfg, run_dir=tmp_path, port=None, engine="docker", base_image=None, limit=None,
-                backends=[], system="microtvm_native/NUCLEO_L4R5ZI",
-                inputs={"cache": tmp_path / "cache", "details": {"mirror": None}})
+    base = dict(port=None, engine="docker", base_image=None, limit=None,
+                backends=[], system="microtvm_native/NUCLEO_L4R5ZI", cache=tmp_path / "cache", mirror=None)
     base.update(kw)
-    return stages.Context(**base)
+    return session_for(cfg, tmp_path, outputs={"images": images} if images else None, **base)
 
 
 def test_networked_host_with_images_and_a_board(tmp_path):
     """What a lab host would see: everything runs except what needs what it lacks."""
     ctx = _ctx(tmp_path, port="/dev/ttyACM0", reachable=frozenset({"pypi", "debian", "github"}),
-               images={"built": {"runner": object(), "tvm": object(), "zephyr": object()}, "plans": {}})
+               images=Images({"runner": object(), "tvm": object(), "zephyr": object()}, {}))
     by = {s["name"]: s for s in plan(ctx, docker=True)["stages"]}
     assert all(by[n]["runnable"] for n in ("code", "compile", "codediff", "firmware", "flash", "run")), by
     nrf = _ctx(tmp_path, port="/dev/ttyACM0", system="microtvm_cmsis_nn/NRF5340-DK",
@@ -88,8 +88,7 @@ def test_networked_host_with_images_and_a_board(tmp_path):
 
 def test_a_mirror_makes_the_code_stage_runnable_offline(tmp_path):
     (tmp_path / "mirror").mkdir()
-    ctx = _ctx(tmp_path, offline=True, upstream_block="offline run (--offline)",
-               inputs={"cache": tmp_path / "cache", "details": {"mirror": str(tmp_path / "mirror")}})
+    ctx = _ctx(tmp_path, offline=True, block="offline run (--offline)", mirror=tmp_path / "mirror")
     by = {s["name"]: s for s in plan(ctx, docker=False)["stages"]}
     assert by["code"]["runnable"] and not by["compile"]["runnable"]
     assert by["codediff"]["reason"] == "needs the output of stage(s) compile, which did not run"

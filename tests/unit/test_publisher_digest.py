@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundle import stages
+from bundle.pipeline.session import session_for
 from bundle.reproduce_config import load_reproduce_config
 from bundle.errors import ChecksumMismatch, ConfigError
 from bundle.fetch import Fetcher, load_lock
 from bundle.fetch.learned import learned_sha256, record_path
-from bundle.plan import plan
+from bundle.commands.plan import plan
 from bundle.stimuli import prepare
 from bundle.stimuli.stage import MANIFEST, NOT_RUN, READY, SOURCE
 from stimuli_formats import tone, wav_int16, zip_archive
@@ -138,9 +138,9 @@ def test_project_lock_has_no_unset_archive_and_ad01_is_runnable_given_the_networ
     toycar = lock.archives[AID]
     assert (toycar.md5, toycar.size) == ("4dec75ca8d9f666aa9e4c1894a740501", 1_816_443_231)
     assert "UNSET" not in yaml.safe_dump(yaml.safe_load(lock.path.read_text())["archives"])
-    ctx = stages.Context(cfg=load_reproduce_config(None), run_dir=tmp_path, port=None, engine="local",
-                         base_image=None, limit=None, backends=[], system="microtvm_native/NUCLEO_L4R5ZI",
-                         inputs={"cache": tmp_path / "cache", "details": {"mirror": None}},
-                         reachable=frozenset({"pypi", "debian", "github", "zenodo"}))
+    ctx = session_for(load_reproduce_config(None), tmp_path, port=None, engine="local",
+                      base_image=None, limit=None, backends=[], system="microtvm_native/NUCLEO_L4R5ZI",
+                      cache=tmp_path / "cache", mirror=None,
+                      reachable=frozenset({"pypi", "debian", "github", "zenodo"}))
     by = {s["name"]: s for s in plan(ctx, docker=False)["stages"]}
     assert by["stimuli:ad01"]["runnable"], by["stimuli:ad01"]

@@ -72,3 +72,30 @@ def test_an_unwritable_cache_costs_only_the_reuse(tmp_path):
     cache = StageCache(blocker)
     cache.put("diff", "k", {"rows": []})          # logged, not raised
     assert cache.get("diff", "k") is None
+
+
+def test_a_run_folder_from_the_stage_cache_is_named_by_its_key_not_hashed_again(tmp_path):
+    from bundle import stagekeys
+
+    folder = tmp_path / "runs" / "sim-litert" / "kws" / "accuracy"
+    folder.mkdir(parents=True)
+    (folder / "results.txt").write_text("m-results-[0.1]\n")
+    hashed = stagekeys.run_identity({"dir": folder, "label": "sim-litert", "seconds": 1.0})
+    assert hashed["dir"] == tree_digest(folder) and "seconds" not in hashed
+    stagekeys.known_content(folder, "k" * 64)
+    named = stagekeys.run_identity({"dir": str(folder), "label": "sim-litert", "seconds": 2.0})
+    assert named == {"dir": {"cached": "k" * 64}, "label": "sim-litert"}
+
+
+def test_host_runs_are_keyed_by_what_their_program_is_built_from(tmp_path):
+    from bundle.reproduce_config import load_reproduce_config
+    from bundle.pipeline.outputs import Compiled
+    from bundle.pipeline.run import HOST_REGENERATED, host_build_inputs
+    from bundle.pipeline.session import session_for
+
+    s = session_for(load_reproduce_config(), tmp_path, outputs={"compile": Compiled({}, tmp_path, key="c" * 64)})
+    native = host_build_inputs(s.request, s, "host", "microtvm_native/NUCLEO_L4R5ZI")
+    cmsis = host_build_inputs(s.request, s, "host", "microtvm_cmsis_nn/NUCLEO_L4R5ZI")
+    regenerated = host_build_inputs(s.request, s, HOST_REGENERATED, "microtvm_native/NUCLEO_L4R5ZI")
+    assert native != cmsis and native["regenerated_from"] is None and regenerated["regenerated_from"] == "c" * 64
+    assert native["cmsis"]["commit"] and any(p.startswith("published/octoml-v1.0/code/") for p in native["code"])

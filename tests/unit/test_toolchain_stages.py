@@ -1,4 +1,4 @@
-"""The build-chain stages of `reproduce` (bundle/stages.py): root-cause reasons when they cannot
+"""The build-chain stages of `reproduce` (bundle/pipeline/code.py ... flash.py): root-cause reasons when they cannot
 run, and, with an engine injected in place of Docker, what they write as results arrive."""
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bundle import stages
+from dataclasses import replace
+
 from bundle.reproduce_config import load_reproduce_config
+from bundle.pipeline import graph
+from bundle.pipeline.firmware import firmware_section
+from bundle.pipeline.outputs import CodeTree, Fetched, Firmware, Images
+from bundle.pipeline.report import code_diff_section
+from bundle.pipeline.session import Session, session_for
 from bundle.engine.base import StageResult, StageSpec
 from bundle.errors import StageUnavailable
 from bundle.toolchain.compile_config import compile_configs
@@ -22,14 +28,21 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "firmware"
 HEADER = "#define TVMGEN_DEFAULT_WORKSPACE_SIZE {}\n"
 
 
-def _ctx(tmp_path: Path, engine=None, **kw) -> stages.Context:
-    base = dict(cfg=load_reproduce_config(None), run_dir=tmp_path / "run", port=None, engine="docker",
-                base_image=None, limit=None, backends=[], system="microtvm_native/NUCLEO_L4R5ZI",
-                inputs={"cache": tmp_path / "cache", "details": {"mirror": None}},
-                images={"built": {"tvm": 1, "zephyr": 1, "runner": 1}, "plans": {}}, engine_obj=engine)
+def _ctx(tmp_path: Path, engine=None, outputs=None, **kw) -> Session:
+    base = dict(port=None, engine="docker", base_image=None, limit=None, backends=[],
+                system="microtvm_native/NUCLEO_L4R5ZI", cache=tmp_path / "cache", mirror=None, engine_obj=engine)
     base.update(kw)
     (tmp_path / "run").mkdir(exist_ok=True)
-    return stages.Context(**base)
+    outputs = {"images": Images({"tvm": 1, "zephyr": 1, "runner": 1}, {}), **(outputs or {})}
+    return session_for(load_reproduce_config(None), tmp_path / "run", outputs=outputs, **base)
+
+
+def _stage(ctx: Session, name: str, ran: set[str]):
+    """Run one stage of the graph, with `ran` the stages done before it."""
+    ctx.ran = set(ran)
+    stage = next(s for s in graph.stages(ctx.request.cfg) if s.name == name)
+    out = ctx.outputs[name] = stage.execute(ctx.request, ctx)
+    return out
 
 
 class FakeEngine:
@@ -75,32 +88,32 @@ def _code_tree(tmp_path: Path) -> Path:
 
 
 def test_offline_without_a_code_source_names_the_root_cause(tmp_path):
-    ctx = _ctx(tmp_path, upstream_block="offline run (--offline): GitHub sources are not fetched", offline=True)
+    ctx = _ctx(tmp_path, block="offline run (--offline): GitHub sources are not fetched", offline=True)
     with pytest.raises(StageUnavailable) as err:
-        stages.toolchain_stage(ctx, "code", set())
+        _stage(ctx, "code", set())
     assert "fetch" in err.value.message     # the code tree is pinned with the published tree
     with pytest.raises(StageUnavailable) as err:
-        stages.toolchain_stage(ctx, "firmware", set())
+        _stage(ctx, "firmware", set())
     assert "zephyr image" in err.value.message and "GitHub" in err.value.message
     # TVM's sources come from the cache or a mirror clone: offline, only the image decides.
-    ctx.images = {"built": {}, "plans": {}}
+    ctx.outputs["images"] = Images()
     with pytest.raises(StageUnavailable) as err:
-        stages.toolchain_stage(ctx, "compile", set())
+        _stage(ctx, "compile", set())
     assert "tvm image is not available" in err.value.message
 
 
 def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
     engine = FakeEngine(tmp_path / "run", differ="microtvm_cmsis_nn-nrf5340dk-ic")
     ctx = _ctx(tmp_path, engine=engine)
-    ctx.inputs["code"] = _code_tree(tmp_path)
-    stages.toolchain_stage(ctx, "compile", {"code"})
+    ctx.outputs["code"] = CodeTree(_code_tree(tmp_path), 0)
+    _stage(ctx, "compile", {"code"})
     assert len([s for s in engine.specs if s.name == "compile"]) == 12
-    details = stages.toolchain_stage(ctx, "codediff", {"code", "compile"})["details"]
+    details = _stage(ctx, "codediff", {"code", "compile"}).details()
     assert details["microtvm_cmsis_nn-nrf5340dk-ic"] == "different"
     assert sum(v == "byte-identical" for v in details.values()) == 11
     rows = [json.loads(line) for line in (tmp_path / "run" / "toolchain" / "codediff.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and Path(rows[9]["diff"]).is_file()
-    stages.toolchain_stage(ctx, "firmware", {"code", "compile"})
+    _stage(ctx, "firmware", {"code", "compile"})
     fw = [s for s in engine.specs if s.name == "firmware"]
     assert len(fw) == 12 and all("--mlf" in s.command for s in fw)  # compile ran: regenerated model swapped in
     record = json.loads((tmp_path / "run" / "toolchain" / "firmware" / "microtvm_native-nucleo_l4r5zi-kws.json").read_text())
@@ -110,23 +123,23 @@ def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
 def test_firmware_builds_the_published_model_when_compile_did_not_run(tmp_path):
     engine = FakeEngine(tmp_path / "run")
     ctx = _ctx(tmp_path, engine=engine)
-    stages.toolchain_stage(ctx, "firmware", {"code"})
+    _stage(ctx, "firmware", {"code"})
     assert not any("--mlf" in s.command for s in engine.specs)
 
 
 def test_flash_needs_a_board_and_the_firmware(tmp_path):
     ctx = _ctx(tmp_path)
     with pytest.raises(StageUnavailable, match="no board attached"):
-        stages.toolchain_stage(ctx, "flash", {"firmware"})
-    ctx.port = "/dev/ttyACM0"
+        _stage(ctx, "flash", {"firmware"})
+    ctx.request = replace(ctx.request, port="/dev/ttyACM0")
     with pytest.raises(StageUnavailable, match="firmware"):
-        stages.toolchain_stage(ctx, "flash", set())
+        _stage(ctx, "flash", set())
 
 
 def test_energy_firmware_on_request(tmp_path):
     engine = FakeEngine(tmp_path / "run")
     ctx = _ctx(tmp_path, engine=engine, energy_firmware=True)
-    details = stages.toolchain_stage(ctx, "firmware", {"code"})["details"]
+    details = _stage(ctx, "firmware", {"code"}).details()
     assert len(details) == 24 and "microtvm_cmsis_nn-nrf5340dk-ad-energy" in details
     energy = [s for s in engine.specs if "--energy" in s.command]
     assert len(energy) == 12 and all(s.command[s.command.index("--work") + 1].endswith("-energy") for s in energy)
@@ -135,27 +148,23 @@ def test_energy_firmware_on_request(tmp_path):
 
 
 def test_report_has_a_code_diff_and_a_firmware_row_per_build(tmp_path):
-    from bundle.pipeline import Pipeline
-
     engine = FakeEngine(tmp_path / "run", differ="microtvm_native-nucleo_l4r5zi-vww")
     ctx = _ctx(tmp_path, engine=engine)
-    ctx.inputs["code"] = _code_tree(tmp_path)
-    pipe = Pipeline(tmp_path / "run")
+    ctx.outputs["code"] = CodeTree(_code_tree(tmp_path), 0)
     for name in ("compile", "codediff", "firmware"):
-        pipe.stage(name, lambda name=name: stages.toolchain_stage(ctx, name, {"code", "compile"}))
-    diff_rows = {r["build"]: r for r in stages.code_diff_section(ctx, pipe)}
+        ctx.recorder.run(name, lambda name=name: _stage(ctx, name, {"code", "compile"}))
+    diff_rows = {r["build"]: r for r in code_diff_section(ctx)}
     assert len(diff_rows) == 12 and diff_rows["microtvm_native-nucleo_l4r5zi-vww"]["verdict"] == "different"
     assert Path(diff_rows["microtvm_native-nucleo_l4r5zi-vww"]["detail"]).is_file()
-    fw = stages.firmware_section(ctx, pipe)
+    fw = firmware_section(ctx)
     assert len(fw) == 12 and all(r["status"] == "BUILT" and r["reproducible"] for r in fw)
 
     (tmp_path / "idle").mkdir()
     idle = _ctx(tmp_path / "idle")
-    idle_pipe = Pipeline(tmp_path / "idle" / "run")
-    idle_pipe.skip("codediff", "needs the output of stage(s) code, compile, which did not run")
-    rows = stages.code_diff_section(idle, idle_pipe)
+    idle.recorder.skip("codediff", "needs the output of stage(s) code, compile, which did not run")
+    rows = code_diff_section(idle)
     assert {r["verdict"] for r in rows} == {"NOT_RUN"} and "code, compile" in rows[0]["detail"]
-    assert {r["reason"] for r in stages.firmware_section(idle, idle_pipe)} == {"stage firmware was not reached"}
+    assert {r["reason"] for r in firmware_section(idle)} == {"stage firmware was not reached"}
 
 
 def test_the_code_stage_takes_the_tree_the_fetch_stage_verified(tmp_path):
@@ -163,20 +172,49 @@ def test_the_code_stage_takes_the_tree_the_fetch_stage_verified(tmp_path):
     published = tmp_path / "cache" / "tree" / "published" / "octoml-v1.0"
     (published / "code" / "microtvm_native").mkdir(parents=True)
     (published / "code" / "microtvm_native" / "LICENSE.md").write_text("x\n")
-    ctx = _ctx(tmp_path, offline=True, upstream_block="offline",
-               inputs={"cache": tmp_path / "cache", "published": published, "details": {"mirror": None}})
-    details = stages.toolchain_stage(ctx, "code", {"fetch"})["details"]
-    assert details["files"] == 1 and ctx.inputs["code"] == published / "code"
+    fetched = Fetched(published, tmp_path / "datasets", tmp_path / "models", {}, {}, None)
+    ctx = _ctx(tmp_path, offline=True, block="offline", outputs={"fetch": fetched})
+    details = _stage(ctx, "code", {"fetch"}).details()
+    assert details["files"] == 1 and ctx.outputs["code"].tree == published / "code"
 
 
 def test_firmware_rows_name_every_build_when_the_stage_stopped_midway(tmp_path):
-    from bundle.pipeline import Pipeline
-
     ctx = _ctx(tmp_path, energy_firmware=True)
-    ctx.firmware_records.append({"build": "microtvm_native-nucleo_l4r5zi-kws", "elf_sha256": "e" * 64,
+    ctx.outputs["firmware"] = Firmware([{"build": "microtvm_native-nucleo_l4r5zi-kws", "elf_sha256": "e" * 64,
                                  "reproducible": False, "memory": {"flash_pct": 9.3, "ram_pct": 40.0},
-                                 "model": "published"})
-    pipe = Pipeline(tmp_path / "run")
-    rows = {r["build"]: r for r in stages.firmware_section(ctx, pipe)}
+                                 "model": "published"}])
+    rows = {r["build"]: r for r in firmware_section(ctx)}
     assert len(rows) == 24 and rows["microtvm_native-nucleo_l4r5zi-kws"]["reproducible"] is False
     assert rows["microtvm_cmsis_nn-nrf5340dk-ad-energy"]["status"] == "NOT_RUN"
+
+
+def test_codediff_is_reused_from_the_stage_cache_with_its_files_in_the_new_run_folder(tmp_path):
+    """Nothing changed (same compile key, same published code): the rows, the diffs and the
+    regenerated tree come back under the new run folder; no MLF is extracted again."""
+    from types import SimpleNamespace
+
+    from bundle.stagecache import StageCache
+
+    tvm = SimpleNamespace(image_id="sha256:" + "1" * 64)
+    images = Images({"tvm": tvm, "zephyr": 1, "runner": 1}, {})
+    code = _code_tree(tmp_path)
+    runs = []
+    for n in (1, 2):
+        (tmp_path / f"r{n}").mkdir()
+        engine = FakeEngine(tmp_path / f"r{n}" / "run", differ="microtvm_native-nucleo_l4r5zi-vww")
+        ctx = _ctx(tmp_path / f"r{n}", engine=engine, cache=tmp_path / "cache",
+                   outputs={"images": images, "code": CodeTree(code, 0)})
+        ctx.cache = StageCache(tmp_path / "stages")
+        for name in ("compile", "codediff"):
+            _stage(ctx, name, {"code", "compile"})
+        runs.append((ctx, engine))
+    (first, _), (second, engine) = runs
+    assert second.cache.hits == {"compile": 1, "codediff": 1} and engine.specs == []
+    rows = {r["build"]: r for r in second.outputs["codediff"].compared}
+    vww = rows["microtvm_native-nucleo_l4r5zi-vww"]
+    assert vww["verdict"] == "different" and Path(vww["diff"]).is_file()
+    assert Path(vww["diff"]).is_relative_to(second.request.run_dir)
+    assert second.outputs["codediff"].details() == first.outputs["codediff"].details()
+    assert (second.request.run_dir / "toolchain" / "codediff.jsonl").is_file()
+    assert second.outputs["codediff"].regenerated == second.request.run_dir / "code"
+    assert any(second.outputs["codediff"].regenerated.rglob("*.h"))

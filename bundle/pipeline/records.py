@@ -1,10 +1,7 @@
-"""The reproduction pipeline: plan stages for this host, run them, record what did not run.
+"""The stage records of a run: RAN, NOT_RUN with the reason, or FAILED with the error.
 
-Each stage takes data in and gives data out. A stage that cannot run here raises
-StageUnavailable and is recorded NOT_RUN with its reason; a stage that fails is recorded
-FAILED and the pipeline goes on with what does not depend on it. Stage records are
-appended to `<run_dir>/stages.jsonl` as they finish, and the report is written even when
-a later stage fails or the user presses Ctrl-C, so nothing already done is lost.
+Records are appended to `<run_dir>/stages.jsonl` as they finish (one line on the terminal
+each), so a run that is interrupted or fails later keeps what was already done.
 """
 from __future__ import annotations
 
@@ -16,8 +13,8 @@ from typing import Any, Callable
 
 from rich.console import Console
 
-from bundle.errors import EXIT_INTERNAL, ReproError, StageUnavailable
 from bundle import jsonout
+from bundle.errors import EXIT_INTERNAL, ReproError, StageUnavailable
 
 console = Console(stderr=True)
 
@@ -45,8 +42,8 @@ def new_run_dir(root: Path) -> Path:
     return path
 
 
-class Pipeline:
-    """Runs stages in order and keeps their records."""
+class Recorder:
+    """Runs one stage's work, turning what happened into its record."""
 
     def __init__(self, run_dir: Path, progress=None):
         from bundle.progress import quiet
@@ -56,33 +53,30 @@ class Pipeline:
         self._log = run_dir / "stages.jsonl"
         self.progress = progress or quiet(console)
 
-    def stage(self, name: str, fn: Callable[[], Any], *, requires: list[str] | None = None) -> Any:
-        """Run `fn` as stage `name`; None when it did not run. `requires` names earlier stages."""
-        missing = [r for r in requires or [] if not self.ran(r)]
-        if missing:
-            self._record(StageRecord(name, NOT_RUN, f"needs stage(s) {', '.join(missing)}, which did not run"))
-            return None
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        """fn() recorded as stage `name`: its output when it RAN, else None (NOT_RUN, FAILED)."""
         self.progress.stage(name)
         start = time.monotonic()
         try:
             out = fn()
         except StageUnavailable as err:
-            self._record(StageRecord(name, NOT_RUN, err.message, time.monotonic() - start))
+            self.record(StageRecord(name, NOT_RUN, err.message, time.monotonic() - start))
             return None
         except ReproError as err:
-            self._record(StageRecord(name, FAILED, str(err), time.monotonic() - start, exit_code=err.exit_code))
+            self.record(StageRecord(name, FAILED, str(err), time.monotonic() - start, exit_code=err.exit_code))
             return None
-        details = out.get("details", {}) if isinstance(out, dict) else {}
-        self._record(StageRecord(name, RAN, "", time.monotonic() - start, details))
+        details = getattr(out, "details", None)
+        details = details() if callable(details) else {}
+        self.record(StageRecord(name, RAN, "", time.monotonic() - start, details))
         return out
 
     def skip(self, name: str, reason: str) -> None:
-        self._record(StageRecord(name, NOT_RUN, reason))
+        self.record(StageRecord(name, NOT_RUN, reason))
 
     def abort(self, err: BaseException) -> None:
         """Record a bug that stopped the pipeline, so the report still says how far it got."""
-        self._record(StageRecord("aborted", FAILED, f"internal error: {type(err).__name__}: {err}",
-                                 exit_code=EXIT_INTERNAL))
+        self.record(StageRecord("aborted", FAILED, f"internal error: {type(err).__name__}: {err}",
+                                exit_code=EXIT_INTERNAL))
 
     def failure_code(self) -> int:
         """Exit code of the first stage that failed, 0 when none did."""
@@ -91,7 +85,14 @@ class Pipeline:
     def ran(self, name: str) -> bool:
         return any(r.stage == name and r.status == RAN for r in self.records)
 
-    def _record(self, rec: StageRecord) -> None:
+    def reason(self, name: str) -> str:
+        """Why a stage has no output: its record's reason, or that it was not reached."""
+        rec = next((r for r in self.records if r.stage == name), None)
+        if rec is None:
+            return f"stage {name} was not reached"
+        return rec.reason or rec.status
+
+    def record(self, rec: StageRecord) -> None:
         self.records.append(rec)
         with open(self._log, "a") as fh:
             fh.write(jsonout.dumps(asdict(rec), default=str) + "\n")
