@@ -15,6 +15,10 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+# The one stderr console of a reproduce: the pipeline, its progress line and the labgrid places
+# print through it, so rich keeps the live line below their output.
+console = Console(stderr=True)
+
 COUNT_RE = re.compile(r"(?P<done>\d+)/(?P<total>\d+) stimuli")
 
 

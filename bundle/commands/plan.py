@@ -37,7 +37,7 @@ def _images(s) -> bool:
     """The images already built and the build plan, as the images stage's output; True with Docker."""
     from dataclasses import replace
 
-    from bundle.engine.base import get_engine
+    from bundle.engine.select import get_engine
     from bundle.engine.images import TARGETS, HostCaps, plan_images
     from bundle.errors import ReproError
     from bundle.pipeline.outputs import Images

@@ -117,14 +117,3 @@ def check_result(result: StageResult) -> StageResult:
 
 def host_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
-
-
-def __getattr__(name: str):
-    # Old home of the factory, for bundle/stages.py and bundle/commands/plan.py (the pipeline
-    # branch's files): delete once they import bundle.engine.select. Resolved on access, so
-    # this base module imports no engine.
-    if name in ("ENGINES", "get_engine"):
-        import importlib
-
-        return getattr(importlib.import_module("bundle.engine.select"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from bundle.errors import ReproError, StageUnavailable
 from bundle.lab.coordinator import Coordinator, acquired
 from bundle.lab.places import Place, Work, WorkQueue, place_system, plan_work
-from bundle.pipeline.records import console
+from bundle.progress import console
 
 
 def run_on_places(s, engine, benchmarks: list[str], coordinator: Coordinator | None = None) -> list[dict]:

@@ -105,25 +105,20 @@ class _LineWriter(io.TextIOBase):
 
 
 def _latency_row(req, s, build: str, runs: list[dict]) -> dict:
-    from bundle.cli import build_parser
-    from bundle.commands.run import execute
+    from bundle.runner.onerun import RunOptions, execute
     from bundle.dut.native_project import BuildSpec
 
     spec = BuildSpec.parse(build)
     cache, mirror, offline = req.code_source()
     out = req.run_dir / "runs" / "qemu" / spec.system / spec.benchmark / "performance"
-    argv = ["run", "--dut", "qemu", "--build", build, "--mode", "performance", "--out", str(out),
-            "--code", str(s.fetched.code), "--cache", str(cache)]
-    argv += ["--mirror", str(mirror)] if mirror else []
-    argv += ["--offline"] if offline else []
-    if s.stimuli.get(spec.benchmark):
-        argv += ["--stimuli", str(s.stimuli[spec.benchmark])]
+    opts = RunOptions(out=out, dut="qemu", build=build, mode="performance", code=s.fetched.code, cache=cache,
+                      mirror=mirror, offline=offline, stimuli=s.stimuli.get(spec.benchmark) or None)
     row = {"section": "reproduce", "dut": "qemu", "system": spec.system, "benchmark": spec.benchmark,
            "mode": "performance", "metric": "latency_ms", "published": None, "reproduced": None}
     lines = _LineWriter(s.stage_sink("latency", build.replace("/", "-")))
     try:
         with contextlib.redirect_stdout(lines):   # the run command's own lines: to its log
-            outcome = execute(build_parser().parse_args(argv))
+            outcome = execute(opts)
     except ReproError as err:
         s.notes.append(f"latency qemu {build}: {err}")
         return {**row, "verdict": "NOT_RUN", "reason": f"qemu run failed: {err.message}"}

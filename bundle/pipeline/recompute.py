@@ -36,12 +36,13 @@ class Recompute(Stage):
 
 def _recompute(fetched) -> dict:
     from bundle.published import parse
+    from bundle.diff_published import recompute_tree
 
     notes = parse.system_notes(fetched.published)
     for _rel, why in fetched.blobs_missing.items():
         notes.append(f"not fetched (pinned by git blob id): {why}")   # the message names the file
     # One unreadable mode folder becomes rows saying so; the stage fails (exit 5) after the report.
-    rows = parse.recompute_tree(fetched.published, fetched.datasets, on_error="row")
+    rows = recompute_tree(fetched.published, fetched.datasets, on_error="row")
     for row in rows:
         row["dut"] = "published logs"
     return {"rows": rows, "notes": notes}

@@ -11,12 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from rich.console import Console
-
 from bundle import jsonout
 from bundle.errors import EXIT_INTERNAL, ReproError, StageUnavailable
-
-console = Console(stderr=True)
+from bundle.progress import console  # the pipeline's console, shared with its progress line
 
 RAN, NOT_RUN, FAILED = "RAN", "NOT_RUN", "FAILED"
 

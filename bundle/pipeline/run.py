@@ -38,7 +38,7 @@ class RunBenchmarks(Stage):
         engine = s.engine()
         if engine.caps.needs_images and "runner" not in s.images.built:
             s.notes.append("run: the runner image is not available, so the run stage ran on this host (engine local)")
-            from bundle.engine.base import get_engine
+            from bundle.engine.select import get_engine
             engine = get_engine("local")
         if req.places:
             from bundle.lab.run import run_on_places

@@ -67,7 +67,7 @@ class Session:
     # -- services --------------------------------------------------------------------------
     def engine(self):
         if self.engine_obj is None:
-            from bundle.engine.base import get_engine
+            from bundle.engine.select import get_engine
 
             req = self.request
             kwargs = {"base_image": req.base_image} if req.base_image and req.engine != "local" else {}

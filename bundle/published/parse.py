@@ -48,13 +48,3 @@ def _undescribed(sub, where: str) -> list[str]:
     systems = sorted({d.system for d in sub.sessions})
     return [f"{where}no system description found for {s} (rows carry no board or SoC)" for s in systems
             if describe(s, descriptions, sub.root, known, len(systems)) is None]
-
-
-def __getattr__(name: str):
-    # recompute_tree moved to the diff side (bundle/diff_published.py); bundle/stages.py (the
-    # pipeline branch's file) still calls parse.recompute_tree: delete once it imports the new home.
-    if name == "recompute_tree":
-        import importlib
-
-        return importlib.import_module("bundle.diff_published").recompute_tree
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from bundle.engine.base import DUT_DEVICE_IN_STAGE, Mount, StageSpec
-from bundle.toolchain.builds import BUILDS, Build
+from bundle.toolchain.pins import BUILDS, Build
 from bundle.toolchain.compile_config import CompileConfig, compile_configs
 
 

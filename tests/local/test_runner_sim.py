@@ -194,7 +194,7 @@ def test_cli_writes_run_info_for_a_sim_reached_as_a_board(fetcher, kws_model, tm
                                         ({"dut_kind": "board"}, ["--dut", "sim", "--port", "x"]),
                                         ({"dut_kind": "sim", "emulated_infer_ms": 144}, ["--dut", "sim"])])
 def test_cli_rejects_dut_labels_that_do_not_fit(info, argv, tmp_path):
-    from bundle.commands.run import dut_spec
+    from bundle.runner.onerun import dut_spec
     from bundle.cli import build_parser
 
     (tmp_path / "dut.json").write_text(json.dumps(info))
