@@ -32,7 +32,7 @@ from bundle.dut.base import Capabilities, Dut, fixed_port
 from bundle.dut.faults import FaultPlan
 from bundle.dut.harness import Harness
 from bundle.errors import DutError
-from bundle.latency import fine_timer_slack, pace
+from bundle.scheduling import fine_timer_slack, pace
 
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 # Reference model per benchmark (lock path), from the catalogue.
@@ -80,7 +80,7 @@ class SimServer:
     infer_ms: float = 0.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     clock_start_us: int = 0         # uptime at boot; set near 2**32 to exercise the wrap
-    realtime: bool = False          # SCHED_FIFO for the emulated wire (bundle/latency.py)
+    realtime: bool = False          # SCHED_FIFO for the emulated wire (bundle/scheduling.py)
 
     def __post_init__(self) -> None:
         self.wire = Wire(self.baud)

@@ -22,7 +22,7 @@ import serial
 
 from bundle import eembc
 from bundle.errors import DutProtocolError, DutTimeout, PortGone
-from bundle.latency import ThreadHint
+from bundle.scheduling import ThreadHint
 from bundle.runner.transport import POLL_S, TransportGone, transport_for
 
 MAX_CHUNK_BYTES = 38        # "db " + 76 hex digits = 79 characters < EE_CMD_SIZE (80)

@@ -182,14 +182,14 @@ def test_emulated_wire_does_not_carry_a_late_wake_up_forward(monkeypatch):
 
 
 def test_paced_restores_the_thread_policy():
-    from bundle import latency
+    from bundle import scheduling
 
     before = (os.sched_getscheduler(0), os.sched_getparam(0))
-    with latency.paced(True) as how:
+    with scheduling.paced(True) as how:
         assert how == "SCHED_FIFO 1" or "SCHED_FIFO refused" in how
     assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
-    assert latency.pace(False) in ("short slice", "normal")
-    latency.default_slice()
+    assert scheduling.pace(False) in ("short slice", "normal")
+    scheduling.default_slice()
 
 
 def test_fd_read_woken_for_nothing_waits_on(pty_pair, monkeypatch):
