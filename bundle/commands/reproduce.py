@@ -34,9 +34,10 @@ def register(sub) -> None:
                    help="where stages run: containers through the Docker engine, or this host (default: auto)")
     p.add_argument("--base-image", default=os.environ.get("BASE_IMAGE") or None,
                    help="base image for the runner image (e.g. one made by scripts/bootstrap-base-image.sh)")
-    p.add_argument("--dut", choices=["auto", "sim"], default="auto",
+    p.add_argument("--dut", choices=["auto", "sim", "qemu"], default="auto",
                    help="without --port: auto runs the published firmware code on this host when it can be "
-                        "fetched, else the software DUT; sim always the software DUT (default: auto)")
+                        "fetched, else the software DUT; qemu runs that code on an emulated Cortex-M4F "
+                        "instead of this host; sim always the software DUT (default: auto)")
     p.add_argument("--backends", default=None, type=backend_list,
                    help="software-DUT model runtimes, comma-separated (default: config); implies --dut sim")
     p.add_argument("--coordinator", default=os.environ.get("LG_COORDINATOR") or None,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bundle.pipeline.base import Stage
 from bundle.pipeline.outputs import Rows
-from bundle.pipeline.run import HOST_DUT
 
 
 @dataclass
@@ -20,7 +19,8 @@ class DiffRuns(Stage):
     needs = ("run",)
     code = ("bundle/diff.py", "bundle/diff_published.py", "bundle/published", "bundle/scoring.py", "bundle/catalogue.py",
             "bundle/eembc.py", "bundle/datafile.py", "bundle/data/policy.yaml", "bundle/data/benchmarks.yaml",
-            "bundle/errors.py")
+            "bundle/errors.py", "bundle/dut/base.py", "bundle/dut/board.py", "bundle/dut/host.py", "bundle/dut/qemu.py",
+            "bundle/dut/sim.py")
 
     def key(self, req, s) -> dict:
         """The run folders (by what fixes their content) and the published tree."""
@@ -41,12 +41,21 @@ def compare_with(req, run: dict) -> tuple[list[str], str | None]:
     """The published systems a run is diffed against, and why its rows are informational."""
     if run.get("place"):     # a labgrid place runs the system its tags name
         return [run["system"]], None
-    if run["backend"] is None:
+    if run["dut_kind"] == "board":
         return [req.system] if req.system_given else list(req.cfg.compare_systems), None
-    if run["backend"] == HOST_DUT:   # that system's own code: its outputs are compared for real
+    if runs_published_code(run["dut_kind"]):   # that system's own code: its outputs are compared for real
         return [run.get("system") or req.system], None
     backend = req.cfg.sim.backends[run["backend"]]
     return list(backend.compare_with), backend.informational
+
+
+def runs_published_code(dut_kind: str) -> bool:
+    """A run record's DUT runs the published firmware code (host, qemu): its capabilities say
+    its outputs are exact."""
+    from bundle.dut.base import KINDS, get_dut
+
+    return any(get_dut(k).capabilities.dut_kind == dut_kind and get_dut(k).capabilities.exact_outputs
+               for k in KINDS)
 
 
 def informational(row: dict, why: str) -> dict:

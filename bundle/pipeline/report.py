@@ -65,6 +65,9 @@ def write_report(s) -> int:
     if s.dut_kind == "host":
         notes.insert(0, "no board attached: the published firmware code ran compiled for this host (host DUT); "
                         "its outputs are the code's own, its throughput is this CPU's and NOT_COMPARABLE")
+    elif s.dut_kind == "qemu":
+        notes.insert(0, "no board attached: the published firmware code ran on an emulated Cortex-M4F (qemu DUT); "
+                        "its outputs are the code's own, its timing is emulated and NOT_COMPARABLE")
     elif not req.board:
         notes.insert(0, "no board attached: a software DUT (sim) stood in; its throughput says nothing "
                         "about the board and is NOT_COMPARABLE")

@@ -55,7 +55,7 @@ class Network:
 class Options:
     limit: int | None = None               # accuracy runs: only the first N stimuli
     backends: tuple[str, ...] = ()         # software-DUT model runtimes
-    dut: str = "auto"                      # auto (board, else host, else sim) or sim
+    dut: str = "auto"                      # auto (board, else host, else sim), qemu (host's place) or sim
     energy_firmware: bool = False          # also build energy-mode firmware (-DENERGY_MODE=1)
     estimate: bool = True                  # the estimate stage (latency under the timing model)
 

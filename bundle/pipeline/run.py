@@ -1,14 +1,17 @@
 """run: every runnable benchmark and mode on the DUT: a board (--port, or labgrid places), else
-the published firmware code compiled for this host (the host DUT) beside the software DUT, else
-the software DUT alone. One run failing is recorded and the others go on.
+the published firmware code compiled for this host (the host DUT; or for QEMU with --dut qemu)
+beside the software DUT, else the software DUT alone. One run failing is recorded and the others go on.
 
-Which DUT runs, and how it is started, is decided in one place: `choose_dut` and `start_dut`.
+Which DUT runs is decided in one place (`choose_dut`, `duts`), each as a `DutSpec`; a run
+opens it through the DUT registry (`start_dut`: bundle/dut/spec.py `open_dut`).
 """
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 
+from bundle.dut.spec import DutSpec
 from bundle.errors import ConfigError, ReproError, StageUnavailable
 from bundle.pipeline.base import Stage
 from bundle.pipeline.outputs import Runs
@@ -16,6 +19,9 @@ from bundle.stagekeys import known_content
 
 HOST_DUT = "host"
 HOST_REGENERATED = "host-regenerated"
+REGENERATED = "-regenerated"      # label suffix: the compile stage's code in the same projects
+# What a firmware-running DUT's program is built and run with (keys its cached runs).
+NATIVE_TOOLS = {"host": ("gcc", "g++"), "qemu": ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")}
 
 
 class RunBenchmarks(Stage):
@@ -27,7 +33,8 @@ class RunBenchmarks(Stage):
             "bundle/toolchain/stages.py", "bundle/engine", "bundle/errors.py", "bundle/fetch")
 
     def plan_note(self, req, s) -> str:
-        note = ("no board: the published firmware code on this host (host DUT, accuracy of each system) "
+        where = ("on an emulated Cortex-M4F (qemu DUT" if req.options.dut == "qemu" else "on this host (host DUT")
+        note = (f"no board: the published firmware code {where}, accuracy of each system) "
                 "if it was fetched, and the software DUT as a cross-check; throughput is NOT_COMPARABLE"
                 ) if not req.port else ""
         if self.image not in s.images.built:
@@ -44,16 +51,16 @@ class RunBenchmarks(Stage):
             from bundle.lab.run import run_on_places
             return Runs(run_on_places(s, engine, runnable_benchmarks(req, s)))
         out = Runs()
-        for label, backend, system, benchmark, mode in run_plan(req, s):
+        for label, spec, system, benchmark, mode in planned_runs(req, s):
             folder = run_dir(req, label, system, benchmark, mode)
             try:
-                out.runs.append(_run_one(req, s, engine, label, benchmark, mode, folder, backend, system))
+                out.runs.append(_run_one(req, s, engine, label, spec, system, benchmark, mode, folder))
             except ReproError as err:
                 status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
                 s.notes.append(f"run {label} {system or ''} {benchmark} {mode}: {status}: {err}")
                 out.runs.append({"label": label, "system": system, "benchmark": benchmark, "mode": mode, "dir": None,
-                                 "reason": f"{status}: {err.message}", "backend": backend,
-                                 "dut_kind": "board" if backend is None else ("host" if backend == HOST_DUT else "sim")})
+                                 "reason": f"{status}: {err.message}", "backend": backend_of(spec),
+                                 "dut_kind": spec.capabilities.dut_kind})
         if not any(d["dir"] for d in out.runs):
             raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in out.runs))
         reused = sum(1 for d in out.runs if d.get("cached"))
@@ -102,24 +109,24 @@ def choose_dut(req, s):
 
 
 @contextlib.contextmanager
-def start_dut(req, s, backend: str | None, benchmark: str, mode: str, program=None):
-    """(port, the label run-info.json records for it): the board's port, a software DUT or
-    the host program on a pty, for as long as the run lasts."""
-    if backend is None:
-        yield req.port, None
-    elif backend == HOST_DUT:
-        from bundle.dut.host import HostDut
+def start_dut(req, s, spec: DutSpec, benchmark: str, mode: str, program=None):
+    """(port, the spec run-info.json records for it): the DUT opened through the registry
+    (a board at its port, a software DUT, or the built program on a pty) for as long as the
+    run lasts."""
+    from bundle.dut.spec import open_dut
 
-        with HostDut(program=program.program).open() as port:
-            yield port, {"dut_kind": "host", "backend": f"{program.project}@{program.digest}"}
-    else:
+    resources = {}
+    if spec.kind == "sim":
         from bundle.submission_builds import MODELS
-        from bundle.dut.sim import SimProcess
 
         pacing = sim_pacing(req, mode)
-        with SimProcess(backend=backend, benchmark=benchmark, model=s.fetched.models / MODELS[benchmark],
-                        **pacing) as port:
-            yield port, {"dut_kind": "sim", "backend": backend, "infer_ms": pacing["infer_ms"]}
+        spec = replace(spec, infer_ms=pacing["infer_ms"], line_baud=pacing["baud"])
+        resources = {"benchmark": benchmark, "model": s.fetched.models / MODELS[benchmark]}
+    elif spec.capabilities.needs_build:
+        spec = replace(spec, program=f"{program.project}@{program.digest}", code=None)
+        resources = {"program": program.program}
+    with open_dut(spec, **resources) as port:
+        yield port, spec
 
 
 def sim_pacing(req, mode: str) -> dict:
@@ -129,36 +136,51 @@ def sim_pacing(req, mode: str) -> dict:
     return {"baud": 0, "infer_ms": sim.accuracy_infer_ms}
 
 
-def duts(req, s) -> list[tuple[str, str | None]]:
-    """The board; else the host DUT (when the published code is there) and the software DUT
-    beside it as a cross-check; else the software DUT."""
-    if req.port:
-        return [("board", None)]
-    host = [("host", HOST_DUT)] if choose_dut(req, s).kind == "host" else []
-    if host and s.codediff.regenerated:
+def duts(req, s) -> list[tuple[str, DutSpec]]:
+    """The board; else the published code's DUT (host, or qemu when asked for; when the code
+    is there) and the software DUT beside it as a cross-check; else the software DUT."""
+    if req.port:    # the board the flash stage wrote (its firmware is not re-flashed here)
+        return [("board", DutSpec("board", port=req.port))]
+    choice = choose_dut(req, s)
+    native = [(choice.kind, choice.spec)] if choice.spec.capabilities.needs_build else []
+    if native and s.codediff.regenerated:
         # The compile stage's code too, when it ran: the regenerated model in the same projects.
-        host.append((HOST_REGENERATED, HOST_DUT))
+        native.append((choice.kind + REGENERATED, choice.spec))
     unknown = [b for b in req.options.backends if b not in req.cfg.sim.backends]
     if unknown:
         raise ConfigError(f"unknown software-DUT backend(s) {unknown}",
                           hint=f"configured: {', '.join(req.cfg.sim.backends)} (bundle/data/reproduce.yaml, sim.backends)")
-    return host + [(f"sim-{b}", b) for b in req.options.backends]
+    return native + [(f"sim-{b}", DutSpec("sim", runtime=b)) for b in req.options.backends]
+
+
+def backend_of(spec: DutSpec) -> str | None:
+    """What a run record calls its DUT's backend: the sim's model runtime, the firmware DUT's
+    kind, nothing for a board."""
+    if spec.kind == "sim":
+        return spec.runtime
+    return spec.kind if spec.capabilities.needs_build else None
 
 
 # -- what runs, and where its folder is -------------------------------------------------------
-def run_plan(req, s) -> list[tuple[str, str | None, str | None, str, str]]:
-    """(label, backend, system, benchmark, mode) of every run. The host DUT runs each compared
-    system's own code, in accuracy mode: its times are this CPU's, latency comes from QEMU
-    (stage latency). The board and the sims run every configured mode."""
+def planned_runs(req, s) -> list[tuple[str, DutSpec, str | None, str, str]]:
+    """(label, DUT spec, system, benchmark, mode) of every run. A firmware DUT (host, qemu)
+    runs each compared system's own code, in accuracy mode: its times are not the board's,
+    latency comes from QEMU (stage latency). The board and the sims run every configured mode."""
     plan = []
-    for label, backend in duts(req, s):
+    for label, spec in duts(req, s):
         for benchmark in runnable_benchmarks(req, s):
-            if backend == HOST_DUT:
-                plan += [(label, backend, system, benchmark, "accuracy") for system in req.cfg.compare_systems
+            if spec.capabilities.needs_build:
+                plan += [(label, spec, system, benchmark, "accuracy") for system in req.cfg.compare_systems
                          if "accuracy" in req.cfg.modes]
             else:
-                plan += [(label, backend, None, benchmark, mode) for mode in req.cfg.modes]
+                plan += [(label, spec, None, benchmark, mode) for mode in req.cfg.modes]
     return plan
+
+
+def run_plan(req, s) -> list[tuple[str, str | None, str | None, str, str]]:
+    """`planned_runs` with each DUT named by its backend (`backend_of`)."""
+    return [(label, backend_of(spec), system, benchmark, mode)
+            for label, spec, system, benchmark, mode in planned_runs(req, s)]
 
 
 def run_dir(req, label: str, system: str | None, benchmark: str, mode: str) -> Path:
@@ -175,7 +197,7 @@ def runnable_benchmarks(req, s) -> list[str]:
 
 
 # -- one run: its spec, its cache entry, its log ---------------------------------------------------
-def run_spec(req, s, port: str, benchmark: str, mode: str, out: Path, label: str, sim: dict | None = None,
+def run_spec(req, s, port: str, benchmark: str, mode: str, out: Path, label: str, dut: DutSpec | None = None,
              system: str | None = None):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
     from bundle.submission_builds import iterations, load_builds
@@ -189,7 +211,7 @@ def run_spec(req, s, port: str, benchmark: str, mode: str, out: Path, label: str
     prepared = s.stimuli.get(benchmark)
     return run_stage(sctx, benchmark, mode, n=n, w=w, out=f"/artifacts/{out.relative_to(req.run_dir)}",
                      limit=req.options.limit if mode == "accuracy" else None, baud=req.cfg.sim.baud,
-                     name=f"run:{label}:{benchmark}:{mode}", sim=sim,
+                     name=f"run:{label}:{benchmark}:{mode}", dut=dut,
                      stimuli=str(prepared) if prepared else None)
 
 
@@ -197,7 +219,7 @@ def run_sink(req, s, label: str, benchmark: str, mode: str, out: Path):
     """The run's own output lines go to <run_dir>/logs/<label>[-<system>]-<benchmark>-<mode>.log
     (streamed with -v; beside the runner's folder, which is the runner's alone); the display
     shows the run and its stimulus count."""
-    try:    # runs/<label>[/<system>]/<benchmark>/<mode>: the host DUT runs one per system
+    try:    # runs/<label>[/<system>]/<benchmark>/<mode>: a firmware DUT runs one per system
         parts = out.relative_to(req.run_dir / "runs").parts
     except ValueError:
         parts = (label, benchmark, mode)
@@ -206,35 +228,36 @@ def run_sink(req, s, label: str, benchmark: str, mode: str, out: Path):
                                   " ".join(parts))
 
 
-def _run_one(req, s, engine, label: str, benchmark: str, mode: str, out: Path,
-             backend: str | None, system: str | None) -> dict:
-    """A software or host DUT's run, reused when nothing it reads changed (a board's never:
+def _run_one(req, s, engine, label: str, spec: DutSpec, system: str | None, benchmark: str, mode: str,
+             out: Path) -> dict:
+    """A software or firmware DUT's run, reused when nothing it reads changed (a board's never:
     the board is the thing measured)."""
+    native = spec.capabilities.needs_build
     dut = {"kind": "board"}
-    if backend == HOST_DUT:
+    if native:
         out.mkdir(parents=True, exist_ok=True)
-        dut = host_build_inputs(req, s, label, system)
-    elif backend:
+        dut = host_build_inputs(req, s, label, system, spec.kind)
+    elif spec.kind == "sim":
         dut = {"kind": "sim", "pacing": sim_pacing(req, mode)}
 
     def run() -> dict:
         out.mkdir(parents=True, exist_ok=True)
-        program = _host_program(req, s, label, system, benchmark) if backend == HOST_DUT else None
+        program = _native_program(req, s, spec.kind, label, system, benchmark) if native else None
         sink = run_sink(req, s, label, benchmark, mode, out)
         if program is not None:
-            sink(f"host DUT program: {program.project}, {program.digest}")
-        with start_dut(req, s, backend, benchmark, mode, program) as (port, sim):
-            result = engine.run(run_spec(req, s, port, benchmark, mode, out, label, sim=sim, system=system),
+            sink(f"{spec.kind} DUT program: {program.project}, {program.digest}")
+        with start_dut(req, s, spec, benchmark, mode, program) as (port, opened):
+            result = engine.run(run_spec(req, s, port, benchmark, mode, out, label, dut=opened, system=system),
                                 on_line=sink)
-        kind = "board" if backend is None else ("host" if backend == HOST_DUT else "sim")
-        return {"label": label, **({"system": system} if backend == HOST_DUT else {}), "benchmark": benchmark,
-                "mode": mode, "dir": out, "dut_kind": kind, "backend": backend, "engine": result.engine,
-                "image": vars(result.image) if result.image else None, "seconds": round(result.duration_s, 1)}
+        return {"label": label, **({"system": system} if native else {}), "benchmark": benchmark,
+                "mode": mode, "dir": out, "dut_kind": spec.capabilities.dut_kind, "backend": backend_of(spec),
+                "engine": result.engine, "image": vars(result.image) if result.image else None,
+                "seconds": round(result.duration_s, 1)}
 
     cache, stage = s.cache, RunBenchmarks()
-    if cache is None or backend is None:
+    if cache is None or spec.kind == "board":
         return run()
-    key = cache.key(stage.name, stage.key(req, s, label, backend, benchmark, mode, dut))
+    key = cache.key(stage.name, stage.key(req, s, label, backend_of(spec), benchmark, mode, dut))
     hit = cache.get(stage.name, key, files_to=out)
     if hit is not None:
         known_content(out, key)
@@ -247,29 +270,30 @@ def _run_one(req, s, engine, label: str, benchmark: str, mode: str, out: Path,
     return record
 
 
-def host_build_inputs(req, s, label: str, system: str) -> dict:
-    """What the host DUT's program is built from: the pinned code tree (or the compile stage's
-    output swapped into it), the pinned CMSIS commit and the host compilers. Keying on these
-    rather than on the built program spares a warm re-run the build's up-to-date check and
-    the CMSIS tree's full verification (the builder's code is in the stage's `code`)."""
+def host_build_inputs(req, s, label: str, system: str, kind: str = HOST_DUT) -> dict:
+    """What a firmware DUT's program is built from: the pinned code tree (or the compile
+    stage's output swapped into it), the pinned CMSIS commit and the kind's compilers (and
+    emulator). Keying on these rather than on the built program spares a warm re-run the
+    build's up-to-date check and the CMSIS tree's full verification (the builder's code is in
+    the stage's `code`)."""
     from bundle.dut.native_project import CODE_PREFIX
     from bundle.fetch.lock import load_lock
     from bundle.stagekeys import lock_entries, tool_version
 
     regenerated = None
-    if label == HOST_REGENERATED:   # the compile stage's key fixes the MLF archives swapped in
+    if label.endswith(REGENERATED):   # the compile stage's key fixes the MLF archives swapped in
         from bundle.stagecache import tree_digest
 
         regenerated = s.outputs["compile"].key or tree_digest(s.codediff.regenerated)
-    return {"kind": "host", "system": system, "code": lock_entries(CODE_PREFIX), "regenerated_from": regenerated,
-            "cmsis": load_lock().toolchain.get("cmsis"), "compilers": [tool_version(t) for t in ("gcc", "g++")]}
+    return {"kind": kind, "system": system, "code": lock_entries(CODE_PREFIX), "regenerated_from": regenerated,
+            "cmsis": load_lock().toolchain.get("cmsis"), "compilers": [tool_version(t) for t in NATIVE_TOOLS[kind]]}
 
 
-def _host_program(req, s, label: str, system: str, benchmark: str):
-    """The published (or regenerated) project of `system`, compiled for this host."""
+def _native_program(req, s, kind: str, label: str, system: str, benchmark: str):
+    """The published (or regenerated) project of `system`, compiled for `kind` (host | qemu)."""
     from bundle.dut.native_project import BuildSpec, build_program
 
     variant, board = system.split("/")
-    code_root = s.codediff.regenerated if label == HOST_REGENERATED else s.dut_choice.code_root
-    return build_program("host", BuildSpec(variant, board, benchmark), code_root, req.sources.cache / "native",
+    code_root = s.codediff.regenerated if label.endswith(REGENERATED) else s.dut_choice.code_root
+    return build_program(kind, BuildSpec(variant, board, benchmark), code_root, req.sources.cache / "native",
                          cmsis=s.cmsis)

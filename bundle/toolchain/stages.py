@@ -40,16 +40,14 @@ PUBLISHED_RESULTS = "/inputs/tree/published/octoml-v1.0/results"
 def run_stage(ctx: StageContext, benchmark: str | None = None, mode: str = "accuracy",
               n: int | None = None, w: int | None = None, out: str | None = None,
               limit: int | None = None, baud: int = 115200, name: str = "run",
-              sim: dict | None = None, stimuli: str | None = None, dut=None) -> StageSpec:
+              stimuli: str | None = None, dut=None) -> StageSpec:
     """The runner against the DUT device. `ctx.inputs` is the fetch cache (read-only): the
     runner resolves stimuli through the fetch layer, verified against the lock in the image.
     `dut` (a bundle.dut.spec.DutSpec) says what is on the other end of the device when it is
     not a board: the runner cannot tell a pty from a board. It crosses into the stage as one
-    spec file under ctx.artifacts (`dut-specs/`, written here), read by `run --dut-spec`.
-    `sim` is the older form of `dut` ({"dut_kind", "backend", "infer_ms"})."""
+    spec file under ctx.artifacts (`dut-specs/`, written here), read by `run --dut-spec`."""
     benchmark = benchmark or ctx.build.benchmark
     out = out or f"/artifacts/runs/{ctx.run_id}/{benchmark}/{mode}"
-    dut = dut or (_spec_from_sim(sim) if sim else None)
     # A network port (a labgrid place's rfc2217:// URL) is reached over the network, not passed in.
     networked = "://" in ctx.dut_port
     command = ["python", "-m", "bundle", "run",
@@ -94,14 +92,6 @@ def _write_dut_spec(artifacts: str, name: str, dut) -> str:
     rel = f"{DUT_SPECS}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.json"
     write_spec(Path(artifacts) / rel, dut)
     return rel
-
-
-def _spec_from_sim(sim: dict):
-    from bundle.dut.spec import DutSpec
-
-    if sim.get("dut_kind") == "host":     # the published code compiled for the host
-        return DutSpec("host", program=sim.get("backend"))
-    return DutSpec("sim", runtime=sim.get("backend"), infer_ms=sim.get("infer_ms"))
 
 
 def _stimuli_in_cache(benchmark: str) -> tuple[str, ...]:

@@ -37,11 +37,11 @@ def _ctx(**kw) -> Session:
 
 def test_compare_with_follows_the_config_for_sims_and_the_system_for_a_board():
     ctx = _ctx()
-    assert diff.compare_with(ctx.request, {"backend": "litert-ref"}) == (["microtvm_cmsis_nn/NUCLEO_L4R5ZI"], None)
-    systems, why = diff.compare_with(ctx.request, {"backend": "tvm"})
+    assert diff.compare_with(ctx.request, {"backend": "litert-ref", "dut_kind": "sim"}) == (["microtvm_cmsis_nn/NUCLEO_L4R5ZI"], None)
+    systems, why = diff.compare_with(ctx.request, {"backend": "tvm", "dut_kind": "sim"})
     assert len(systems) == 2 and "not OctoML's microTVM firmware" in why
     board = _ctx(port="/dev/ttyACM0", system="microtvm_cmsis_nn/NUCLEO_L4R5ZI", system_given=True)
-    assert diff.compare_with(board.request, {"backend": None}) == (["microtvm_cmsis_nn/NUCLEO_L4R5ZI"], None)
+    assert diff.compare_with(board.request, {"backend": None, "dut_kind": "board"}) == (["microtvm_cmsis_nn/NUCLEO_L4R5ZI"], None)
 
 
 def test_informational_rows_keep_numbers_and_the_would_be_verdict():

@@ -98,11 +98,12 @@ def test_the_run_stage_passes_the_spec_as_one_file(tmp_path):
     assert not {"--dut-kind", "--backend-label", "--emulated-infer-ms"} & set(cmd)
 
 
-def test_the_older_sim_label_gives_the_same_stage(tmp_path):
-    a = run_stage(_ctx(tmp_path), "kws", name="a", sim={"dut_kind": "sim", "backend": "litert", "infer_ms": 1.5})
+def test_how_a_dut_is_started_does_not_change_its_stage(tmp_path):
+    # the sim's line rate says how it is started, not what it is: not in the spec file
+    a = run_stage(_ctx(tmp_path), "kws", name="a", dut=DutSpec("sim", runtime="litert", infer_ms=1.5, line_baud=9600))
     b = run_stage(_ctx(tmp_path), "kws", name="a", dut=DutSpec("sim", runtime="litert", infer_ms=1.5))
     assert a == b
-    host = run_stage(_ctx(tmp_path), "kws", name="h", sim={"dut_kind": "host", "backend": "p@d"})
+    host = run_stage(_ctx(tmp_path), "kws", name="h", dut=DutSpec("host", program="p@d"))
     path = host.command[host.command.index("--dut-spec") + 1][len("/artifacts/"):]
     assert read_spec(tmp_path / "run" / path) == DutSpec("host", program="p@d")
 
