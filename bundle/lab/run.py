@@ -98,9 +98,9 @@ def _entry(place: Place | None, out: Path | None, item: Work, result, reason: st
 
 
 def run_spec(s, url: str, item: Work, out: Path, place: str):
-    """The ordinary run stage (bundle.toolchain.stages.run_stage) against the place's URL."""
+    """The ordinary run stage (bundle.toolchain.containers.run_stage) against the place's URL."""
     from bundle.submission_builds import iterations, load_builds
-    from bundle.toolchain.stages import StageContext, run_stage
+    from bundle.toolchain.containers import StageContext, run_stage
 
     n, w = iterations(item.system, item.benchmark, item.mode)
     build = next(b for b in load_builds() if b.system == item.system and b.benchmark == item.benchmark

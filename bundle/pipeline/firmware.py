@@ -23,7 +23,7 @@ class BuildFirmware(ChainStage):
     def run(self, req, s) -> Firmware:
         from bundle.toolchain.compile_config import compile_configs
         from bundle.toolchain.firmware import firmware_record, firmware_stage
-        from bundle.toolchain.stages import code_rel
+        from bundle.toolchain.containers import code_rel
 
         engine, out, swap = s.engine(), toolchain_dir(req), "compile" in s.ran
         done = s.outputs[self.name] = Firmware()   # the records so far, should a later build fail
@@ -41,7 +41,7 @@ class BuildFirmware(ChainStage):
 
     def container(self, ctx):
         from bundle.toolchain.firmware import firmware_stage
-        from bundle.toolchain.stages import code_rel
+        from bundle.toolchain.containers import code_rel
 
         return firmware_stage(ctx.compile, ctx.inputs, ctx.artifacts, code_rel(), swap_model=True)
 

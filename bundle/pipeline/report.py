@@ -22,7 +22,7 @@ class Report(Stage):
         return write_report(s)
 
     def container(self, ctx):
-        from bundle.toolchain.stages import report_stage
+        from bundle.toolchain.containers import report_stage
 
         return report_stage(ctx)
 

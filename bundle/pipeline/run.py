@@ -30,7 +30,7 @@ class RunBenchmarks(Stage):
     needs = ("fetch",)
     code = ("bundle/runner", "bundle/dut", "bundle/models", "bundle/published", "bundle/scoring.py",
             "bundle/submission_builds.py", "bundle/catalogue.py", "bundle/eembc.py", "bundle/datafile.py", "bundle/data",
-            "bundle/toolchain/stages.py", "bundle/engine", "bundle/errors.py", "bundle/fetch")
+            "bundle/toolchain/containers.py", "bundle/engine", "bundle/errors.py", "bundle/fetch")
 
     def plan_note(self, req, s) -> str:
         where = ("on an emulated Cortex-M4F (qemu DUT" if req.options.dut == "qemu" else "on this host (host DUT")
@@ -85,7 +85,7 @@ class RunBenchmarks(Stage):
                 "stimuli": stimuli_identity(benchmark, s.stimuli.get(benchmark)), "dut": dut}
 
     def container(self, ctx):
-        from bundle.toolchain.stages import run_stage
+        from bundle.toolchain.containers import run_stage
 
         return run_stage(ctx)
 
@@ -201,7 +201,7 @@ def run_spec(req, s, port: str, benchmark: str, mode: str, out: Path, label: str
              system: str | None = None):
     """The run stage as data, from the same description compose/compose.yaml is rendered from."""
     from bundle.submission_builds import iterations, load_builds
-    from bundle.toolchain.stages import StageContext, run_stage
+    from bundle.toolchain.containers import StageContext, run_stage
 
     system = system or req.system
     n, w = iterations(system, benchmark, mode)

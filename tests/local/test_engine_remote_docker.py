@@ -144,7 +144,7 @@ def test_runner_stage_on_a_second_engine_through_the_docker_api(second_engine, l
                                                                  tmp_path, fetcher, kws_dataset, kws_model):
     from bundle.engine.remote import RemoteDockerEngine
     from bundle.toolchain.pins import BUILDS
-    from bundle.toolchain.stages import StageContext, run_stage
+    from bundle.toolchain.containers import StageContext, run_stage
 
     monkeypatch.setenv("TINYREPRO_STAGE_NETWORK", "host")   # the exporter listens on 127.0.0.1
     engine = RemoteDockerEngine(base_url=second_engine, base_image=BASE, repo=local_engine.repo)

@@ -16,7 +16,7 @@ from bundle.dut.spec import DutSpec, from_run_info, open_dut, read_spec, write_s
 from bundle.engine.base import StageResult
 from bundle.errors import DutError, FlashError, ParseError, ProbeAccessDenied, UsageError
 from bundle.toolchain.flash import Flasher, config_for_build
-from bundle.toolchain.stages import StageContext, run_stage
+from bundle.toolchain.containers import StageContext, run_stage
 
 NATIVE_KWS = "microtvm_native/NUCLEO_L4R5ZI/kws"
 CMSIS_IC = "microtvm_cmsis_nn/NUCLEO_L4R5ZI/ic"

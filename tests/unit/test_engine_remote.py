@@ -12,7 +12,7 @@ from bundle.engine.select import get_engine
 from bundle.engine.remote import RemoteDockerEngine, engine_is_remote, pack, unpack
 from bundle.errors import EngineError
 from bundle.toolchain.pins import BUILDS
-from bundle.toolchain.stages import StageContext, run_stage
+from bundle.toolchain.containers import StageContext, run_stage
 
 
 @pytest.mark.parametrize("endpoint, remote", [

@@ -22,7 +22,7 @@ from bundle.pipeline.session import Session, session_for
 from bundle.engine.base import StageResult, StageSpec
 from bundle.errors import StageUnavailable
 from bundle.toolchain.compile_config import compile_configs
-from bundle.toolchain.stages import code_rel
+from bundle.toolchain.containers import code_rel
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "firmware"
 HEADER = "#define TVMGEN_DEFAULT_WORKSPACE_SIZE {}\n"
