@@ -79,6 +79,25 @@ ORDER_CAUSE = ("declaration order only: TVM emits the AOT main's constants and b
                "differs from one compile to the next; same names, types, values and offsets")
 
 
+# TVM e3a6cb6a names the Arm DSP micro-kernels it inlines (gemm, pooling, depthwise) with an
+# unseeded random 8-letter suffix (apache/tvm python/tvm/topi/arm_cpu/mprofile/dsp/micro_kernel/
+# gemm.py: `uniq_id = "".join(random.choices(string.ascii_uppercase, k=UNIQ_ID_LEN))`, the same
+# in avg_pool.py, max_pool.py and dsp/depthwise_conv2d.py), so every compile names them anew.
+_UNIQ_ID = re.compile(r"\b([a-z][a-z0-9_]*?_)([A-Z]{8})\b")
+UNIQ_CAUSE = ("random kernel names only: TVM gives its Arm DSP micro-kernels an unseeded random 8-letter "
+              "suffix (apache/tvm e3a6cb6a, python/tvm/topi/arm_cpu/mprofile/dsp/micro_kernel/gemm.py, "
+              "uniq_id = random.choices(...)), new on every compile; same kernels and calls")
+
+
+def uniq_free(lines: list[str]) -> list[str]:
+    """Each random micro-kernel suffix renamed by its order of first appearance."""
+    names: dict[str, str] = {}
+
+    def rename(m: re.Match) -> str:
+        return m[1] + names.setdefault(m[2], f"<uniq{len(names)}>")
+    return [_UNIQ_ID.sub(rename, line) for line in lines]
+
+
 def order_free(lines: list[str]) -> list[str]:
     """Normalized lines with the constant blocks gathered and sorted and each run of constant
     let-bindings sorted: equal results mean the files differ only in that order."""
@@ -102,6 +121,20 @@ def order_free(lines: list[str]) -> list[str]:
                 body.append(line)
     body += sorted(lets) + (block or [])  # an unterminated block is compared as it stands
     return body + sorted(blocks)
+
+
+def _cosmetic(a: str, b: str) -> str | None:
+    """The cause when two texts differ only in what TVM does not fix from one compile to the
+    next (declaration order, random kernel names), else None."""
+    na, nb = normalize(a), normalize(b)
+    if order_free(na) == order_free(nb):
+        return ORDER_CAUSE
+    ua, ub = uniq_free(na), uniq_free(nb)
+    if ua == ub:
+        return UNIQ_CAUSE
+    if order_free(ua) == order_free(ub):
+        return f"{ORDER_CAUSE}; {UNIQ_CAUSE}"
+    return None
 
 
 def _text(path: Path) -> str | None:
@@ -205,7 +238,8 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
     if not pub:  # a wrong path or a changed upstream layout must not read as "identical"
         raise ParseError(f"{published}: no published files to compare with",
                          hint="check code_path in bundle/data/compile.yaml against the fetched code tree")
-    identical, equivalent, different, missing, reordered = [], [], [], [], []
+    identical, equivalent, different, missing = [], [], [], []
+    cosmetic: dict[str, list[str]] = {}
     diffs: list[str] = []
     for rel, path in pub.items():
         other = reg.get(rel)
@@ -218,9 +252,10 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
             if a is not None and b is not None and normalize(a) == normalize(b):
                 equivalent.append(rel)
                 continue
-            if a is not None and b is not None and order_free(normalize(a)) == order_free(normalize(b)):
+            why = _cosmetic(a, b) if a is not None and b is not None else None
+            if why:
                 equivalent.append(rel)
-                reordered.append(rel)
+                cosmetic.setdefault(why, []).append(rel)
                 continue
             different.append(rel)
             if a is not None and b is not None:
@@ -236,6 +271,6 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
             "equivalent": equivalent, "different": different, "missing": missing,
             "extra": sorted(set(reg) - set(pub)), "diff": str(diff_file) if (diffs or missing) else None,
             "causes": attribute(pub, reg, different) + [f"missing file: {m}" for m in missing]
-            + ([f"{ORDER_CAUSE} ({', '.join(reordered)})"] if reordered else []),
+            + [f"{why} ({', '.join(files)})" for why, files in cosmetic.items()],
             "workspace_size": {"expected": expected_workspace, "published": workspace_size(published),
                                "regenerated": workspace_size(regenerated)}}

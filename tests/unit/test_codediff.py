@@ -225,3 +225,23 @@ def test_workspace_buffers_in_another_order_are_equivalent(tmp_path):
     assert compare_trees("b", pub, reg, tmp_path / "b.diff")["verdict"] == EQUIVALENT
     moved = write_tree(tmp_path / "moved", {"codegen/host/src/default_lib1.c": lib([22, 44, 57])})
     assert compare_trees("b", pub, moved, tmp_path / "c.diff")["verdict"] == DIFFERENT
+
+
+def _dsp_lib(uniq: str, call: str = "retcode = gemm_1x4x2_body_loop_{u}(aa, bb, cc);") -> str:
+    return (f"__STATIC_FORCEINLINE int32_t gemm_1x4x2_body_loop_{uniq}(int8_t* aa) {{\n  return 0;\n}}\n"
+            f"int32_t f(void) {{\n  int32_t retcode;\n  {call.format(u=uniq)}\n  return retcode;\n}}\n")
+
+
+def test_random_dsp_kernel_names_are_equivalent_with_the_cause_named(tmp_path):
+    pub = write_tree(tmp_path / "published", {"codegen/host/src/default_lib1.c": _dsp_lib("MOXKPGNY")})
+    reg = write_tree(tmp_path / "reg", {"codegen/host/src/default_lib1.c": _dsp_lib("WNUSUEZQ")})
+    row = compare_trees("b", pub, reg, tmp_path / "b.diff")
+    assert row["verdict"] == EQUIVALENT and row["causes"][0].startswith("random kernel names only")
+    assert "micro_kernel/gemm.py" in row["causes"][0]
+
+
+def test_a_call_to_another_kernel_is_not_hidden_by_the_renaming(tmp_path):
+    pub = write_tree(tmp_path / "published", {"codegen/host/src/default_lib1.c": _dsp_lib("MOXKPGNY")})
+    reg = write_tree(tmp_path / "reg", {"codegen/host/src/default_lib1.c": _dsp_lib(
+        "WNUSUEZQ", call="retcode = gemm_1x4x2_body_loop_ABCDEFGH(aa, bb, cc);")})
+    assert compare_trees("b", pub, reg, tmp_path / "b.diff")["verdict"] == DIFFERENT
