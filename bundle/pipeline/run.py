@@ -58,8 +58,11 @@ class RunBenchmarks(Stage):
             except ReproError as err:
                 status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
                 s.notes.append(f"run {label} {system or ''} {benchmark} {mode}: {status}: {err}")
+                # Paths inside this run folder are given relative to it: the reason goes into
+                # the diff and figures cache keys, which must not change with the folder's name.
+                reason = f"{status}: {err.message}".replace(f"{req.run_dir}/", "")
                 out.runs.append({"label": label, "system": system, "benchmark": benchmark, "mode": mode, "dir": None,
-                                 "reason": f"{status}: {err.message}", "backend": backend_of(spec),
+                                 "reason": reason, "backend": backend_of(spec),
                                  "dut_kind": spec.capabilities.dut_kind})
         if not any(d["dir"] for d in out.runs):
             raise StageUnavailable("no DUT could run: " + "; ".join(d.get("reason", "") for d in out.runs))
