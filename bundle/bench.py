@@ -1,6 +1,6 @@
 """Benchmark figures for the runner and the software DUT (`tinyrepro bench`, `make bench`).
 
-* bload_efficiency: payload rate of `db` downloads over a real pty at an emulated
+* bload_efficiency: payload rate of 50 `db` downloads over a real pty at an emulated
   115200 baud, divided by the protocol limit, which counts every character the
   download puts on the wire (`db load N%` and its reply, each chunk and its reply).
 * kws_accuracy_run_s: the KWS accuracy sequence at 115200 baud with the published
@@ -21,7 +21,7 @@
 bload and the KWS run are measured twice: as the host is, then with a CPU-bound process
 at normal priority beside them (`with_cpu_hog_*`); kws_accuracy_over_limit is the run time
 over the protocol limit (1.03: 3 % above it). In both cases the runner's thread and the
-software DUT run at SCHED_FIFO 1 where permitted (`pacing` says what they got;
+software DUT run at SCHED_FIFO 1, on one CPU, where permitted (`pacing` says what they got;
 bundle/scheduling.py): the figures are about the runner's send/acknowledge loop, and the
 emulated wire stands for a board, which a loaded host does not slow down. The loader is not
 niced. `*_normal_priority` repeats the bload figure without that (SCHED_OTHER, nice 0, with
@@ -57,7 +57,7 @@ def load_wire_chars(n_bytes: int, chunk: int = MAX_CHUNK_BYTES) -> int:
     return chars + len("m-load-done\r\n")
 
 
-def bload_efficiency(model: Path, loads: int = 20, n_bytes: int = 490, realtime: bool = True) -> dict:
+def bload_efficiency(model: Path, loads: int = 50, n_bytes: int = 490, realtime: bool = True) -> dict:
     with SimProcess("litert", "kws", model=model, baud=BAUD, realtime=realtime) as port:
         link = Link.open(port, BAUD)
         try:

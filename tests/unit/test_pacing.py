@@ -185,9 +185,14 @@ def test_paced_restores_the_thread_policy():
     from bundle import scheduling
 
     before = (os.sched_getscheduler(0), os.sched_getparam(0))
+    cpus = os.sched_getaffinity(0)
     with scheduling.paced(True) as how:
-        assert how == "SCHED_FIFO 1" or "SCHED_FIFO refused" in how
+        assert how.startswith("SCHED_FIFO 1") or "SCHED_FIFO refused" in how
+        if how.startswith("SCHED_FIFO 1 on CPU"):
+            # the runner and the DUT process it starts share one CPU
+            assert os.sched_getaffinity(0) == {max(cpus)} and how.endswith(f"CPU {max(cpus)}")
     assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
+    assert os.sched_getaffinity(0) == cpus
     assert scheduling.pace(False) in ("short slice", "normal")
     scheduling.default_slice()
 
@@ -207,3 +212,12 @@ def test_fd_read_woken_for_nothing_waits_on(pty_pair, monkeypatch):
     monkeypatch.setattr(transport.os, "read", taken_by_someone_else_once)
     assert io.read_some(time.monotonic() + 5) == b"m-ready\r\n"
     assert len(calls) == 2
+
+
+def test_emulated_wire_never_ends_a_wait_early():
+    from bundle.dut import sim
+
+    for delay in (0.0, sim.SPIN_TAIL_S / 2, sim.SPIN_TAIL_S * 3, 0.002):
+        target = time.monotonic() + delay
+        sim._sleep_until(target)
+        assert time.monotonic() >= target
