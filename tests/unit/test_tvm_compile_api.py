@@ -28,6 +28,11 @@ DOCUMENTED = {
     "tvm.autotvm": "docs v0.10.0 reference/api/python/autotvm.html",
     "tvm.autotvm.apply_history_best": "docs v0.10.0 reference/api/python/autotvm.html: apply_history_best(records)",
     "tvm.micro": "docs v0.10.0 reference/api/python/micro.html",
+    "tvm.relay.qnn.op": "apache/tvm python/tvm/relay/qnn/op/__init__.py (2022)",
+    "tvm.relay.qnn.op.legalizations": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: qnn_conv2d_legalize (a tvm.target.generic_func), helper_no_fast_int8_hw_legalization",
+    "tvm.relay.qnn.op.legalizations.helper_no_fast_int8_hw_legalization": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: helper_no_fast_int8_hw_legalization(attrs, inputs, types, relay_op)",
+    "tvm.relay.qnn.op.legalizations.qnn_conv2d_legalize.register": "apache/tvm python/tvm/target/generic_func.py at e3a6cb6a: generic_func's register(key, func=None, override=False)",
+    "tvm.relay.nn.conv2d": "docs v0.10.0 reference/api/python/relay/nn.html: conv2d(data, weight, ...)",
     "tvm.micro.export_model_library_format": "docs v0.10.0 reference/api/python/micro.html: export_model_library_format(mods, file_name)",
 }
 # TVM_REGISTER_EXECUTOR("aot") options, src/relay/backend/executor.cc (2022)
