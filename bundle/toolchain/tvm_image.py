@@ -46,6 +46,8 @@ class BuildState:
         p = self.progress
         if self.done:
             return f"TVM build done ({p.total} steps, {_minutes(p.running_s)} of building)"
+        if not p.sessions and self.running:    # the container is up, its first progress line not yet
+            return f"TVM build starting (volume {self.plan.volume}; follow it: make tvm-status)"
         if not p.sessions:
             return f"TVM build not started (volume {self.plan.volume}; start it: make tvm-image)"
         rate = f"{p.rate_per_min:.1f} steps/min" if p.rate_per_min else "rate unknown"

@@ -94,6 +94,8 @@ def test_state_says_where_the_build_lives_and_how_to_resume():
     stopped = BuildState(plan, False, parse_progress(LOG_TWO_SESSIONS), 137)
     assert "stopped (exit 137)" in stopped.describe() and not stopped.done
     assert "not started" in BuildState(plan, False, parse_progress(""), None).describe()
+    # just launched: the container runs but has not logged its first step yet
+    assert "starting" in BuildState(plan, True, parse_progress(""), None).describe()
 
 
 def test_the_time_left_follows_the_recent_pace():
