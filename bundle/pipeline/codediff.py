@@ -20,6 +20,7 @@ class Codediff(ChainStage):
     name = "codediff"
     inputs_from = ("code", "compile")
     code = ("bundle/toolchain/codediff.py", "bundle/toolchain/regenerated.py", "bundle/toolchain/compile_config.py",
+            "bundle/toolchain/compile.py",
             "bundle/catalogue.py", "bundle/data/compile.yaml")
 
     def key(self, req, s) -> dict:
@@ -34,29 +35,47 @@ class Codediff(ChainStage):
         key = cache.key(self.name, self.key(req, s)) if cache and compiled and compiled.key else None
         hit = cache.get(self.name, key, files_to=req.run_dir) if key else None
         if hit is not None:
-            rows = [{**r, "diff": str(req.run_dir / r["diff"]) if r["diff"] else None} for r in hit["rows"]]
+            rows = [_diff_paths(r, lambda d: str(req.run_dir / d)) for r in hit["rows"]]
             out = s.outputs[self.name] = CodeDiff(rows, req.run_dir / "code")
             return out
         out = s.outputs[self.name] = CodeDiff()   # the rows so far, should a later build fail
         _compare_all(req, s.outputs["code"].tree, out)
         if key:
-            rel = [{**r, "diff": str(Path(r["diff"]).relative_to(req.run_dir)) if r["diff"] else None}
-                   for r in out.compared]
+            rel = [_diff_paths(r, lambda d: str(Path(d).relative_to(req.run_dir))) for r in out.compared]
             cache.put(self.name, key, {"rows": rel}, files_from=req.run_dir, only=OUTPUTS)
         return out
 
 
-def _compare_all(req, code: Path, out: CodeDiff) -> None:
+def _diff_paths(row: dict, move) -> dict:
+    """The row with its diff paths (its cause test's too) passed through `move`: the cache keeps
+    them relative to the run folder."""
+    out = {**row, "diff": move(row["diff"]) if row["diff"] else None}
+    if row.get("cause_test"):
+        out["cause_test"] = _diff_paths(row["cause_test"], move)
+    return out
+
+
+def _compare(cfg, code: Path, archive: Path, diffs: Path) -> dict:
     from bundle.toolchain.codediff import compare_trees, extract_mlf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        regenerated = extract_mlf(archive, Path(tmp) / "mlf")
+        return compare_trees(cfg.name, code / cfg.code_path / "model", regenerated,
+                             diffs / f"{cfg.name}.diff", cfg.workspace_size)
+
+
+def _compare_all(req, code: Path, out: CodeDiff) -> None:
+    from bundle.toolchain.codediff import with_cause_test
+    from bundle.toolchain.compile import CAUSE_TEST_MLF
     from bundle.toolchain.compile_config import compile_configs
     from bundle.toolchain.regenerated import regenerated_tree
 
     folder = toolchain_dir(req)
     for cfg in compile_configs():
-        with tempfile.TemporaryDirectory() as tmp:
-            regenerated = extract_mlf(req.run_dir / "builds" / cfg.name / "model.tar", Path(tmp) / "mlf")
-            row = compare_trees(cfg.name, code / cfg.code_path / "model", regenerated,
-                                folder / "codediff" / f"{cfg.name}.diff", cfg.workspace_size)
+        row = _compare(cfg, code, req.run_dir / "builds" / cfg.name / "model.tar", folder / "codediff")
+        if cfg.cause_test:
+            row = with_cause_test(row, cfg, _compare(cfg, code, req.run_dir / "builds" / cfg.name / CAUSE_TEST_MLF,
+                                                     folder / "codediff" / "cause-test"))
         with open(folder / "codediff.jsonl", "a") as fh:
             fh.write(jsonout.dumps(row) + "\n")
         out.compared.append(row)

@@ -34,10 +34,14 @@ class Compile(ChainStage):
         if hit is not None:   # the same image compiling the same models: the MLF archives come back
             return Compiled(hit["seconds"], builds, reused=True, key=key)
         done = {}
-        for cfg in configs:   # one progress item per model (the display), its seconds recorded
-            result = engine.run(compile_stage(cfg, str(req.sources.cache), str(req.run_dir)),
-                                on_line=s.stage_sink(self.name, cfg.name))
-            done[cfg.name] = round(result.duration_s, 1)
+        # one progress item per model (the display), its seconds recorded; a build with a cause
+        # test is compiled a second time with that test's options (codediff compares both)
+        runs = [(cfg, False) for cfg in configs] + [(cfg, True) for cfg in configs if cfg.cause_test]
+        for cfg, test in runs:
+            label = f"{cfg.name} (cause test)" if test else cfg.name
+            result = engine.run(compile_stage(cfg, str(req.sources.cache), str(req.run_dir), cause_test=test),
+                                on_line=s.stage_sink(self.name, label))
+            done[label] = round(result.duration_s, 1)
         if key:
             cache.put(self.name, key, {"seconds": done}, files_from=builds)
         return Compiled(done, builds, key=key)

@@ -274,3 +274,18 @@ def compare_trees(name: str, published: Path, regenerated: Path, diff_file: Path
             + [f"{why} ({', '.join(files)})" for why, files in cosmetic.items()],
             "workspace_size": {"expected": expected_workspace, "published": workspace_size(published),
                                "regenerated": workspace_size(regenerated)}}
+
+
+def with_cause_test(row: dict, cfg, test: dict) -> dict:
+    """The pinned compile's row, with the outcome of its build's cause test (the same model
+    compiled with `cfg.cause_test`'s options, `test` its comparison). The verdict stays the
+    pinned compile's: the test says whether the cause in compile.yaml accounts for it."""
+    options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in cfg.cause_test)
+    confirmed = test["verdict"] != DIFFERENT
+    note = (f"cause confirmed: compiled with {options}, the code is {test['verdict']} to the published "
+            f"one: {cfg.cause}" if confirmed else
+            f"cause not confirmed: compiled with {options}, the code is still different "
+            f"({'; '.join(test['causes']) or 'see its diff'})")
+    return {**row, "causes": row["causes"] + [note],
+            "cause_test": {"options": dict(cfg.cause_test), "verdict": test["verdict"], "confirmed": confirmed,
+                           "causes": test["causes"], "diff": test["diff"]}}

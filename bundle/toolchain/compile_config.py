@@ -18,6 +18,9 @@ from bundle.errors import ConfigError
 
 HINT = "compare with the packaged default, bundle/data/compile.yaml"
 BUILD_KEYS = {"variant", "board", "benchmark", "usmp", "workspace_size", "source"}
+OPTIONAL_BUILD_KEYS = {"cause_test"}
+# What a cause test may change, and to what (bundle/toolchain/tvm_compile.py's options).
+CAUSE_OPTIONS = {"qnn_conv2d_legalize": ("int16",)}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class CompileConfig:
     disable_vectorize: bool
     flash_bytes: int
     ram_bytes: int
+    # A second compile with these options, to test a cause of a code difference (the verdict
+    # stays the pinned compile's); `cause` says what the test would confirm.
+    cause_test: tuple[tuple[str, str], ...] = ()
+    cause: str = ""
 
     @property
     def model(self) -> str:
@@ -65,7 +72,7 @@ class CompileConfig:
                 "cmsis_nn": self.cmsis_nn, "tuning": self.tuning, "executor": self.executor,
                 "executor_options": dict(self.executor_options), "runtime": self.runtime,
                 "opt_level": self.opt_level, "disable_vectorize": self.disable_vectorize,
-                "source": self.source}
+                "source": self.source, "cause_test": dict(self.cause_test), "cause": self.cause}
 
 
 def _need(cond: bool, where: str, what: str) -> None:
@@ -75,13 +82,15 @@ def _need(cond: bool, where: str, what: str) -> None:
 
 def _build(raw: dict, i: int, common: dict, boards: dict, variants: dict, where: str) -> CompileConfig:
     at = f"{where}: builds[{i}]"
-    _need(isinstance(raw, dict) and set(raw) == BUILD_KEYS, at, f"needs exactly the keys {sorted(BUILD_KEYS)}")
+    _need(isinstance(raw, dict) and BUILD_KEYS <= set(raw) <= BUILD_KEYS | OPTIONAL_BUILD_KEYS, at,
+          f"needs the keys {sorted(BUILD_KEYS)}, optionally {sorted(OPTIONAL_BUILD_KEYS)}")
     _need(raw["variant"] in variants, at, f"unknown variant {raw['variant']!r}")
     _need(raw["board"] in boards, at, f"unknown board {raw['board']!r}")
     _need(raw["benchmark"] in BENCHMARKS, at, f"unknown benchmark {raw['benchmark']!r}")
     _need(isinstance(raw["usmp"], bool), at, "usmp must be true or false")
     _need(isinstance(raw["workspace_size"], int) and raw["workspace_size"] >= 0, at,
           "workspace_size must be a byte count >= 0")
+    options, cause = _cause_test(raw.get("cause_test"), at)
     board, variant = boards[raw["board"]], variants[raw["variant"]]
     tuning = None
     if variant["autotvm_records"]:
@@ -93,7 +102,22 @@ def _build(raw: dict, i: int, common: dict, boards: dict, variants: dict, where:
         cmsis_nn=bool(variant["cmsis_nn"]), tuning=tuning, executor=common["executor"],
         executor_options=tuple(sorted(common["executor_options"].items())), runtime=common["runtime"],
         opt_level=int(common["opt_level"]), disable_vectorize=bool(common["disable_vectorize"]),
-        flash_bytes=int(board["flash_bytes"]), ram_bytes=int(board["ram_bytes"]))
+        flash_bytes=int(board["flash_bytes"]), ram_bytes=int(board["ram_bytes"]),
+        cause_test=options, cause=cause)
+
+
+def _cause_test(raw, at: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    if raw is None:
+        return (), ""
+    where = f"{at}: cause_test"
+    _need(isinstance(raw, dict) and set(raw) == {"options", "cause"}, where, "needs exactly `options` and `cause`")
+    _need(isinstance(raw["cause"], str) and raw["cause"].strip(), where, "`cause` must say what the test confirms")
+    opts = raw["options"]
+    _need(isinstance(opts, dict) and opts, where, "`options` must map option names to values")
+    for name, value in opts.items():
+        _need(name in CAUSE_OPTIONS, where, f"unknown option {name!r} (known: {sorted(CAUSE_OPTIONS)})")
+        _need(value in CAUSE_OPTIONS[name], where, f"{name} must be one of {list(CAUSE_OPTIONS[name])}")
+    return tuple(sorted(opts.items())), raw["cause"].strip()
 
 
 def load_compile_configs(path: Path | None = None) -> tuple[CompileConfig, ...]:

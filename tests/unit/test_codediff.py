@@ -245,3 +245,19 @@ def test_a_call_to_another_kernel_is_not_hidden_by_the_renaming(tmp_path):
     reg = write_tree(tmp_path / "reg", {"codegen/host/src/default_lib1.c": _dsp_lib(
         "WNUSUEZQ", call="retcode = gemm_1x4x2_body_loop_ABCDEFGH(aa, bb, cc);")})
     assert compare_trees("b", pub, reg, tmp_path / "b.diff")["verdict"] == DIFFERENT
+
+
+def test_a_cause_test_confirms_or_not_and_keeps_the_pinned_verdict():
+    from types import SimpleNamespace
+
+    from bundle.toolchain.codediff import with_cause_test
+
+    cfg = SimpleNamespace(cause_test=(("qnn_conv2d_legalize", "int16"),), cause="int16 legalization")
+    row = {"build": "b", "verdict": DIFFERENT, "causes": ["operator fusion"], "diff": "/r/b.diff"}
+    ok = with_cause_test(row, cfg, {"verdict": EQUIVALENT, "causes": ["declaration order only"], "diff": None})
+    assert ok["verdict"] == DIFFERENT and ok["cause_test"]["confirmed"]
+    assert ok["causes"][-1].startswith("cause confirmed: compiled with --qnn-conv2d-legalize int16, the code is "
+                                       "equivalent") and ok["causes"][-1].endswith("int16 legalization")
+    no = with_cause_test(row, cfg, {"verdict": DIFFERENT, "causes": ["function bodies"], "diff": "/r/t.diff"})
+    assert not no["cause_test"]["confirmed"] and no["cause_test"]["diff"] == "/r/t.diff"
+    assert no["causes"][-1].startswith("cause not confirmed") and "function bodies" in no["causes"][-1]
