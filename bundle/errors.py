@@ -73,7 +73,12 @@ class PortGone(DutError):
     """The serial port disappeared (board unplugged)."""
 
 
-class FlashError(DutError):
+class BoardNotReady(DutError):
+    """A board does not run the build a run needs: it carries another and cannot be flashed
+    from here, or flashing it failed (FlashError)."""
+
+
+class FlashError(BoardNotReady):
     """`west flash` failed; the subclasses are the known causes, each with its fix."""
 
 

@@ -137,10 +137,11 @@ def make_dut(spec: DutSpec, **resources) -> Dut:
 
 
 @contextlib.contextmanager
-def open_dut(spec: DutSpec, build: str | None = None, **resources) -> Iterator[str]:
+def open_dut(spec: DutSpec, build: str | None = None, dut: Dut | None = None, **resources) -> Iterator[str]:
     """`with open_dut(spec) as port:` - the DUT prepared for `build` (a board is flashed with
-    it) and opened; yields its port URL."""
-    dut = make_dut(spec, **resources)
+    it) and opened; yields its port URL. `dut`: one made before (`make_dut`) and kept across
+    runs, so what it was prepared with holds (a board is not flashed again with its build)."""
+    dut = make_dut(spec, **resources) if dut is None else dut
     dut.prepare(build or spec.build)
     with dut.open() as port:
         yield port
