@@ -1,10 +1,10 @@
 """flash: one board, one firmware (the selected system's first offline benchmark), with the
-probe's runner in the zephyr image."""
+probe's runner in the zephyr image. The run stage flashes the other benchmarks' firmware
+before their runs through the same flasher (`board_flasher`), when this stage could run."""
 from __future__ import annotations
 
 import os
 
-from bundle.errors import ConfigError
 from bundle.pipeline.chain import ChainStage
 from bundle.pipeline.outputs import Flashed
 
@@ -31,21 +31,50 @@ class Flash(ChainStage):
         return None
 
     def run(self, req, s) -> Flashed:
-        from bundle.toolchain.compile_config import compile_configs
-        from bundle.toolchain.flash import flash_error, flash_stage
-
-        bench = req.cfg.offline_benchmarks[0]
-        cfg = next((c for c in compile_configs() if c.system == req.system and c.benchmark == bench), None)
-        if cfg is None:
-            raise ConfigError(f"no compile configuration for {req.system} {bench}",
-                              hint="see bundle/data/compile.yaml for the published builds")
-        spec = flash_stage(cfg, str(req.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb"))
-        result = s.engine().run(spec, on_line=s.stage_sink(self.name, cfg.name), check=False)
-        if not result.ok:
-            raise flash_error("\n".join(result.output_tail), result.exit_code)
-        return Flashed(cfg.name, round(result.duration_s, 1))
+        build = board_build(req, req.cfg.offline_benchmarks[0])
+        result = BoardFlasher(req, s).flash(build)   # ConfigError when the system has no such build
+        return Flashed(_config(build).name, round(result.duration_s, 1), carries=build)
 
     def container(self, ctx):
         from bundle.toolchain.flash import flash_stage
 
         return flash_stage(ctx.compile, ctx.artifacts, ctx.probe_device)
+
+
+def board_build(req, benchmark: str) -> str:
+    """The build a benchmark runs on the request's board: <variant>/<board>/<benchmark>, the
+    board named as the system names it (bundle/toolchain/flash.py `config_for_build`)."""
+    return f"{req.system}/{benchmark}"
+
+
+def board_flasher(req, s) -> tuple["BoardFlasher | None", str | None]:
+    """(the flasher, None) when the board can be flashed from here, else (None, why not): the
+    flash stage's own reasons (no probe runner in the image, labgrid, no zephyr image, no
+    firmware built), asked of the stages that ran so far."""
+    reason = Flash().why_not(req, s)
+    return (None, reason) if reason else (BoardFlasher(req, s), None)
+
+
+class BoardFlasher:
+    """The toolchain's Flasher (`west flash` in the zephyr image, PROBE_DEVICE passed in) with
+    each build's output in logs/flash-<build>.log and a note of each firmware written."""
+
+    def __init__(self, req, s):
+        self.req, self.s = req, s
+
+    def flash(self, build: str):
+        from bundle.toolchain.flash import Flasher
+
+        name = _config(build).name
+        flasher = Flasher(self.s.engine(), str(self.req.run_dir), os.environ.get("PROBE_DEVICE", "/dev/bus/usb"),
+                          on_line=self.s.stage_sink("flash", name))
+        result = flasher.flash(build)
+        self.s.notes.append(f"flash: {build} written to the board at {self.req.port} "
+                            f"({result.duration_s:.1f} s)")
+        return result
+
+
+def _config(build: str):
+    from bundle.toolchain.flash import config_for_build
+
+    return config_for_build(build)

@@ -89,8 +89,9 @@ class Firmware:
 
 @dataclass(frozen=True)
 class Flashed:
-    build: str
+    build: str                           # the firmware's name (firmware/<build>/)
     seconds: float
+    carries: str | None = None           # what the board now runs: <variant>/<board>/<benchmark>
 
     def details(self) -> dict:
         return {"build": self.build, "seconds": self.seconds}

@@ -3,7 +3,10 @@ the published firmware code compiled for this host (the host DUT; or for QEMU wi
 beside the software DUT, else the software DUT alone. One run failing is recorded and the others go on.
 
 Which DUT runs is decided in one place (`choose_dut`, `duts`), each as a `DutSpec`; a run
-opens it through the DUT registry (`start_dut`: bundle/dut/spec.py `open_dut`).
+opens it through the DUT registry (`start_dut`: bundle/dut/spec.py `open_dut`). A board is
+one BoardDut for the whole stage (`board_dut`): each run needs its benchmark's build, flashed
+first when the board carries another (the flash stage's counts) and refused, as that run's
+failure, when it cannot be flashed from here.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bundle.dut.spec import DutSpec
-from bundle.errors import ConfigError, ReproError, StageUnavailable
+from bundle.errors import BoardNotReady, ConfigError, ReproError, StageUnavailable
 from bundle.pipeline.base import Stage
 from bundle.pipeline.outputs import Runs
 from bundle.stagekeys import known_content
@@ -36,7 +39,7 @@ class RunBenchmarks(Stage):
         where = ("on an emulated Cortex-M4F (qemu DUT" if req.options.dut == "qemu" else "on this host (host DUT")
         note = (f"no board: the published firmware code {where}, accuracy of each system) "
                 "if it was fetched, and the software DUT as a cross-check; throughput is NOT_COMPARABLE"
-                ) if not req.port else ""
+                ) if not req.port else _board_note(req, s)
         if self.image not in s.images.built:
             note = (note + "; " if note else "") + "runner image not built: runs on this host"
         return note
@@ -58,9 +61,11 @@ class RunBenchmarks(Stage):
             except ReproError as err:
                 status = "not run" if isinstance(err, StageUnavailable) else "FAILED"
                 s.notes.append(f"run {label} {system or ''} {benchmark} {mode}: {status}: {err}")
+                # A board without its benchmark's firmware: what to do about it is the reason.
+                said = f"{err.message}; {err.hint}" if isinstance(err, BoardNotReady) and err.hint else err.message
                 # Paths inside this run folder are given relative to it: the reason goes into
                 # the diff and figures cache keys, which must not change with the folder's name.
-                reason = f"{status}: {err.message}".replace(f"{req.run_dir}/", "")
+                reason = f"{status}: {said}".replace(f"{req.run_dir}/", "")
                 out.runs.append({"label": label, "system": system, "benchmark": benchmark, "mode": mode, "dir": None,
                                  "reason": reason, "backend": backend_of(spec),
                                  "dut_kind": spec.capabilities.dut_kind})
@@ -128,8 +133,37 @@ def start_dut(req, s, spec: DutSpec, benchmark: str, mode: str, program=None):
     elif spec.capabilities.needs_build:
         spec = replace(spec, program=f"{program.project}@{program.digest}", code=None)
         resources = {"program": program.program}
+    elif spec.kind == "board":
+        from bundle.pipeline.flash import board_build
+
+        spec = replace(spec, build=board_build(req, benchmark))
+        resources = {"dut": board_dut(req, s, spec)}
     with open_dut(spec, **resources) as port:
         yield port, spec
+
+
+def board_dut(req, s, spec: DutSpec):
+    """The board, made once and kept for the stage's runs so it knows which build it carries:
+    the flash stage's, else none known (flashed by hand). With the flash stage's flasher when
+    that stage could run here; without one, its reason is the hint of a run it must refuse."""
+    if s.board is None:
+        from bundle.dut.spec import make_dut
+        from bundle.pipeline.flash import board_flasher
+
+        flashed = s.outputs["flash"].carries if "flash" in s.ran else None
+        flasher, why = board_flasher(req, s)
+        s.board = make_dut(replace(spec, build=flashed), flasher=flasher, no_flash=why)
+    return s.board
+
+
+def _board_note(req, s) -> str:
+    from bundle.pipeline.flash import board_flasher
+
+    _, why = board_flasher(req, s)
+    if why is None:
+        return "the board is flashed with each benchmark's firmware before that benchmark's runs"
+    return (f"the board is not flashed here ({why}): a benchmark runs only on the firmware flashed by hand, "
+            "another benchmark's runs fail saying so")
 
 
 def sim_pacing(req, mode: str) -> dict:
@@ -142,7 +176,7 @@ def sim_pacing(req, mode: str) -> dict:
 def duts(req, s) -> list[tuple[str, DutSpec]]:
     """The board; else the published code's DUT (host, or qemu when asked for; when the code
     is there) and the software DUT beside it as a cross-check; else the software DUT."""
-    if req.port:    # the board the flash stage wrote (its firmware is not re-flashed here)
+    if req.port:    # one board: each benchmark's build is flashed before its runs (start_dut)
         return [("board", DutSpec("board", port=req.port))]
     choice = choose_dut(req, s)
     native = [(choice.kind, choice.spec)] if choice.spec.capabilities.needs_build else []

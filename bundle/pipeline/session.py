@@ -24,6 +24,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     stimuli_reasons: dict[str, str] = field(default_factory=dict)  # benchmark -> why it has no stimuli
     dut_choice: Any = None             # bundle.dut.select.DutChoice, once the run stage has chosen
+    board: Any = None                  # the run stage's BoardDut, kept across its runs: what it carries
     _cmsis: Path | None = None
 
     def __post_init__(self) -> None:
