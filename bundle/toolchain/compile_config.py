@@ -20,7 +20,7 @@ HINT = "compare with the packaged default, bundle/data/compile.yaml"
 BUILD_KEYS = {"variant", "board", "benchmark", "usmp", "workspace_size", "source"}
 OPTIONAL_BUILD_KEYS = {"cause_test"}
 # What a cause test may change, and to what (bundle/toolchain/tvm_compile.py's options).
-CAUSE_OPTIONS = {"qnn_conv2d_legalize": ("int16",)}
+CAUSE_OPTIONS = {"qnn_conv2d_legalize": ("int16",), "qnn_dense_legalize": ("int16",)}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ the TVM Python API of that era; the host tests only parse it (tests/unit/test_tv
 
     python3 tvm_compile.py --model M.tflite --target "c -keys=..." --out model.tar \
         [--usmp 0|1] [--cmsis-nn] [--tuning records.tune] [--opt-level 3] [--workspace-byte-alignment 8] \
-        [--qnn-conv2d-legalize pinned|int16]
+        [--qnn-conv2d-legalize pinned|int16] [--qnn-dense-legalize pinned|int16]
 """
 from __future__ import annotations
 
@@ -31,23 +31,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--unpacked-api", type=int, choices=(0, 1), default=1)
     p.add_argument("--disable-vectorize", type=int, choices=(0, 1), default=1)
     p.add_argument("--qnn-conv2d-legalize", choices=("pinned", "int16"), default="pinned",
-                   help="int16: widen int8 conv2d inputs to int16 on arm_cpu (see legalize_conv2d_to_int16)")
+                   help="int16: widen int8 conv2d inputs to int16 on arm_cpu (see legalize_to_int16)")
+    p.add_argument("--qnn-dense-legalize", choices=("pinned", "int16"), default="pinned",
+                   help="int16: the same for dense")
     return p.parse_args(argv)
 
 
-def legalize_conv2d_to_int16() -> None:
-    """The arm_cpu qnn.conv2d legalization that casts both inputs to int16 and subtracts their
-    zero points (helper_no_fast_int8_hw_legalization, python/tvm/relay/qnn/op/legalizations.py).
-    TVM e3a6cb6a takes that path only with NEON (`has_asimd`) and keeps int8 on a Cortex-M;
-    OctoML's native ic and vww code has the int16 path's fused_cast_subtract operators, and its
-    AutoTVM records tune int16 conv2d workloads. Used to test that cause, not by default."""
+def legalize_to_int16(op: str) -> None:
+    """The arm_cpu qnn.conv2d / qnn.dense legalization that casts both inputs to int16 and
+    subtracts their zero points (helper_no_fast_int8_hw_legalization,
+    python/tvm/relay/qnn/op/legalizations.py). TVM e3a6cb6a takes that path only with NEON
+    (`has_asimd`) and keeps int8 on a Cortex-M; OctoML's native ic and vww code has the int16
+    path's cast_subtract operators, and its AutoTVM records tune int16 conv2d workloads. Used to
+    test that cause (compile.yaml cause_test), not by default."""
     import tvm.relay
     from tvm.relay.qnn.op import legalizations
 
-    def to_int16(attrs, inputs, types):
-        return legalizations.helper_no_fast_int8_hw_legalization(attrs, inputs, types, tvm.relay.nn.conv2d)
+    relay_op = {"conv2d": tvm.relay.nn.conv2d, "dense": tvm.relay.nn.dense}[op]
+    generic = {"conv2d": legalizations.qnn_conv2d_legalize, "dense": legalizations.qnn_dense_legalize}[op]
 
-    legalizations.qnn_conv2d_legalize.register("arm_cpu", to_int16, override=True)
+    def to_int16(attrs, inputs, types):
+        return legalizations.helper_no_fast_int8_hw_legalization(attrs, inputs, types, relay_op)
+
+    generic.register("arm_cpu", to_int16, override=True)
 
 
 def load_tflite(path: str):
@@ -65,8 +71,9 @@ def compile_model(args: argparse.Namespace) -> None:
     import tvm.relay
     from tvm.relay.backend import Executor, Runtime
 
-    if args.qnn_conv2d_legalize == "int16":
-        legalize_conv2d_to_int16()
+    for op, how in (("conv2d", args.qnn_conv2d_legalize), ("dense", args.qnn_dense_legalize)):
+        if how == "int16":
+            legalize_to_int16(op)
     mod, params = tvm.relay.frontend.from_tflite(load_tflite(args.model))
     target = tvm.target.Target(args.target)
     executor = Executor("aot", {"unpacked-api": bool(args.unpacked_api), "interface-api": args.interface_api,

@@ -117,20 +117,23 @@ def test_bad_compile_files_are_rejected(path):
 
 
 def test_a_cause_test_compiles_the_build_again_with_its_options():
-    """Native ic and vww are compiled a second time with the int16 conv2d legalization (the
-    cause compile.yaml names for their code difference), into cause-test.tar beside model.tar."""
+    """Native ic and vww are compiled a second time with the int16 conv2d and dense legalizations
+    (the cause compile.yaml names for their code difference), into cause-test.tar beside model.tar."""
     import importlib.util
 
     tested = {c.name: c for c in compile_configs() if c.cause_test}
     assert sorted(tested) == ["microtvm_native-nucleo_l4r5zi-ic", "microtvm_native-nucleo_l4r5zi-vww"]
     cfg = tested["microtvm_native-nucleo_l4r5zi-ic"]
-    assert dict(cfg.cause_test) == {"qnn_conv2d_legalize": "int16"} and "int16" in cfg.cause
+    assert dict(cfg.cause_test) == {"qnn_conv2d_legalize": "int16", "qnn_dense_legalize": "int16"}
+    assert "int16" in cfg.cause
     pinned, test = compile_command(cfg), compile_command(cfg, cause_test=True)
     assert "--qnn-conv2d-legalize" not in pinned
-    assert test[-2:] == ["--qnn-conv2d-legalize", "int16"]
+    assert test[-4:] == ["--qnn-conv2d-legalize", "int16", "--qnn-dense-legalize", "int16"]
     assert test[test.index("--out") + 1].endswith(f"/builds/{cfg.name}/cause-test.tar")
     spec = importlib.util.spec_from_file_location("tvm_compile", REPO / "bundle" / "toolchain" / "tvm_compile.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.parse_args(test[2:]).qnn_conv2d_legalize == "int16"
-    assert module.parse_args(pinned[2:]).qnn_conv2d_legalize == "pinned"
+    args = module.parse_args(test[2:])
+    assert args.qnn_conv2d_legalize == args.qnn_dense_legalize == "int16"
+    args = module.parse_args(pinned[2:])
+    assert args.qnn_conv2d_legalize == args.qnn_dense_legalize == "pinned"

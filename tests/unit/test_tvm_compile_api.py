@@ -32,6 +32,9 @@ DOCUMENTED = {
     "tvm.relay.qnn.op.legalizations": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: qnn_conv2d_legalize (a tvm.target.generic_func), helper_no_fast_int8_hw_legalization",
     "tvm.relay.qnn.op.legalizations.helper_no_fast_int8_hw_legalization": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: helper_no_fast_int8_hw_legalization(attrs, inputs, types, relay_op)",
     "tvm.relay.qnn.op.legalizations.qnn_conv2d_legalize.register": "apache/tvm python/tvm/target/generic_func.py at e3a6cb6a: generic_func's register(key, func=None, override=False)",
+    "tvm.relay.qnn.op.legalizations.qnn_dense_legalize": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: qnn_dense_legalize (a tvm.target.generic_func)",
+    "tvm.relay.qnn.op.legalizations.qnn_conv2d_legalize": "apache/tvm python/tvm/relay/qnn/op/legalizations.py at e3a6cb6a: qnn_conv2d_legalize (a tvm.target.generic_func)",
+    "tvm.relay.nn.dense": "docs v0.10.0 reference/api/python/relay/nn.html: dense(data, weight, units=None, out_dtype='')",
     "tvm.relay.nn.conv2d": "docs v0.10.0 reference/api/python/relay/nn.html: conv2d(data, weight, ...)",
     "tvm.micro.export_model_library_format": "docs v0.10.0 reference/api/python/micro.html: export_model_library_format(mods, file_name)",
 }
