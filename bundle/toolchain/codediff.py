@@ -286,6 +286,6 @@ def with_cause_test(row: dict, cfg, test: dict) -> dict:
             f"one: {cfg.cause}" if confirmed else
             f"cause not confirmed: compiled with {options}, the code is still different "
             f"({'; '.join(test['causes']) or 'see its diff'})")
-    return {**row, "causes": row["causes"] + [note],
+    return {**row, "causes": [note] + row["causes"],   # first: the short reason the report shows
             "cause_test": {"options": dict(cfg.cause_test), "verdict": test["verdict"], "confirmed": confirmed,
                            "causes": test["causes"], "diff": test["diff"]}}

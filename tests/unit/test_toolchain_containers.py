@@ -115,7 +115,7 @@ def test_compile_codediff_firmware_write_results_as_they_arrive(tmp_path):
     assert sum(v == "byte-identical" for v in details.values()) == 11
     rows = [json.loads(line) for line in (tmp_path / "run" / "toolchain" / "codediff.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and Path(rows[1]["diff"]).is_file()
-    assert rows[1]["cause_test"]["confirmed"] and rows[1]["causes"][-1].startswith("cause confirmed")
+    assert rows[1]["cause_test"]["confirmed"] and rows[1]["causes"][0].startswith("cause confirmed")
     assert rows[2]["cause_test"]["verdict"] == "byte-identical" and "cause_test" not in rows[0]
     _stage(ctx, "firmware", {"code", "compile"})
     fw = [s for s in engine.specs if s.name == "firmware"]
