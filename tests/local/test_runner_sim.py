@@ -7,9 +7,12 @@ import threading
 import pytest
 
 from bundle.cli import main
+from bundle.dut.harness import format_value
 from bundle.dut.sim import SimProcess
 from bundle.dut.spec import DutSpec, write_spec
 from bundle.errors import ConfigError, PortGone, UsageError
+from bundle.fetch.fetcher import default_cache_dir
+from bundle.models import get_backend
 from bundle.published.logs import parse_log
 from bundle.published.parse import load_mode_dir, published_metrics, recomputed_metrics
 from bundle.runner.logwriter import Journal
@@ -29,34 +32,45 @@ def published_kws(published_root):
     return parse_log(published_root / PUBLISHED_KWS).outputs
 
 
-# Expected agreement with the published native log, per backend. litert runs LiteRT's
-# default int8 kernels and reproduces the native firmware's outputs; litert-ref (reference
-# kernels) tracks the CMSIS-NN log instead; tvm (Relax for the host) dequantises to float
-# inside ops, so it agrees on the class far more often than on the printed digits. The
-# floors below are what each backend measured here (998, 632, 506): the run is reported
-# whatever it gives, and a drop below them is a regression.
-FLOORS = {"litert": (998, "Top-1: 90.2%"), "litert-ref": (600, None), "tvm": (450, None)}
-
-
-@pytest.mark.parametrize("backend", sorted(FLOORS))
-def test_kws_accuracy_through_a_pty(backend, kws_dataset, kws_model, published_kws, tmp_path):
-    floor, top1 = FLOORS[backend]
-    with SimProcess(backend, "kws", model=kws_model, baud=0) as port:
+def test_kws_accuracy_through_a_pty(kws_dataset, kws_model, published_kws, tmp_path):
+    """All 1000 stimuli with litert (LiteRT's default int8 kernels), which reproduces the native
+    firmware's outputs: the published Top-1, and at least the 998 vectors it measured here."""
+    with SimProcess("litert", "kws", model=kws_model, baud=0) as port:
         result = run_benchmark(port, "kws", "accuracy", kws_dataset, tmp_path)
-    print(f"sim/{backend}: {result.results}")
-    assert result.results[0].startswith("Top-1: ") and result.results[1].startswith("AUC: ")
-    if top1:
-        assert result.results == [top1, "AUC: 0.99"]
+    print(f"sim/litert: {result.results}")
+    assert result.results == ["Top-1: 90.2%", "AUC: 0.99"]
     ours = parse_log(tmp_path / "log.txt").outputs
     assert _keys(ours) == _keys(published_kws)
     equal = sum(a.values == b.values for a, b in zip(ours, published_kws))
-    print(f"sim/{backend}: {equal}/1000 output vectors equal to the published native log")
-    assert equal >= floor
+    print(f"sim/litert: {equal}/1000 output vectors equal to the published native log")
+    assert equal >= 998
     text = (tmp_path / "log.txt").read_text()
     assert not text.endswith("\n")
     assert text.count("dut: m-lap-us-") == 2001
     assert 'parser: Command "bload dut "' in text
     assert (tmp_path / "results.txt").read_text().rstrip("\n").splitlines()[-1].split(": ", 1)[1] == result.results[1]
+
+
+# The other backends through the same pty: what the sim prints is exactly the backend's own
+# outputs, on a prefix (the pty path is the one litert runs in full above). Their agreement
+# with the published logs over all 1000 (litert-ref 632, tvm 506 vectors equal to the native
+# log) is checked in-process on the same values: tests/local/test_models.py.
+PREFIX = 60
+
+
+@pytest.mark.parametrize("backend", ["litert-ref", "tvm"])
+def test_other_backends_through_a_pty_print_their_own_outputs(backend, kws_dataset, kws_model, published_kws,
+                                                              tmp_path):
+    with SimProcess(backend, "kws", model=kws_model, baud=0) as port:
+        result = run_benchmark(port, "kws", "accuracy", kws_dataset, tmp_path, limit=PREFIX)
+    assert result.results == [f"Cannot compute accuracy metrics: partial run ({PREFIX} of 1000 stimuli)."]
+    ours = parse_log(tmp_path / "log.txt").outputs
+    assert _keys(ours) == _keys(published_kws)[:PREFIX]
+    # the sim's own model cache (a TVM compile is reused, not redone)
+    direct = get_backend(backend)(kws_model, "kws", cache_dir=default_cache_dir() / "models")
+    for o in ours:
+        assert list(o.values) == [float(format_value(v)) for v in direct.infer((kws_dataset / o.file).read_bytes())]
+    assert (tmp_path / "log.txt").read_text().count("dut: m-lap-us-") == 2 * PREFIX + 1
 
 
 @pytest.fixture(scope="module")
