@@ -33,15 +33,29 @@ def show(git_dir: Path, path: str) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def _module_source(git_dir: Path, dotted: str) -> str:
+def _source(git_dir: Path, dotted: str) -> str:
     rel = "python/" + dotted.replace(".", "/")
-    text = show(git_dir, rel + ".py") or show(git_dir, rel + "/__init__.py")
-    if text or "." not in dotted:
-        return text
-    # a module re-exported by its package: `from .ir import transform` in tvm/__init__.py
+    return show(git_dir, rel + ".py") or show(git_dir, rel + "/__init__.py")
+
+
+def _resolve(git_dir: Path, dotted: str) -> str | None:
+    """The module's own dotted path: itself, or where its package re-exports it from
+    (`from .ir import transform` in tvm/__init__.py: tvm.transform is tvm.ir.transform)."""
+    if _source(git_dir, dotted):
+        return dotted
+    if "." not in dotted:
+        return None
     package, _, name = dotted.rpartition(".")
-    m = re.search(rf"^from \.([\w.]+) import .*\b{name}\b", _module_source(git_dir, package), re.M)
-    return _module_source(git_dir, f"{package}.{m.group(1)}.{name}") if m else ""
+    where = _resolve(git_dir, package)
+    if where is None:
+        return None
+    m = re.search(rf"^from \.([\w.]+) import .*\b{name}\b", _source(git_dir, where), re.M)
+    return _resolve(git_dir, f"{where}.{m.group(1)}.{name}") if m else None
+
+
+def _module_source(git_dir: Path, dotted: str) -> str:
+    where = _resolve(git_dir, dotted)
+    return _source(git_dir, where) if where else ""
 
 
 def _defined(git_dir: Path, dotted: str) -> bool:
@@ -52,7 +66,10 @@ def _defined(git_dir: Path, dotted: str) -> bool:
     text = _module_source(git_dir, parent)
     pattern = rf"^\s*(def|class) {name}\b|^{name}\s*=|^from \S+ import .*\b{name}\b|^from \S+ import \($"
     if re.search(pattern, text, re.M) is None:
-        return False
+        # `from .nn import *` in tvm/relay/op/nn/__init__.py: look in the starred module
+        where = _resolve(git_dir, parent)
+        return any(_defined(git_dir, f"{where}.{sub}.{name}")
+                   for sub in re.findall(r"^from \.(\w+) import \*$", text, re.M))
     if re.search(rf"^\s*(def|class) {name}\b|^{name}\s*=|import .*\b{name}\b", text, re.M):
         return True
     return f" {name}," in text or f" {name}\n" in text   # inside a parenthesised import list
