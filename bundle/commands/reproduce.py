@@ -50,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("artifacts/runs"), help="folder for run folders")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the estimate stage (the latency of each published build under the timing model)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip the compile stage (the 12 models through TVM in the tvm image, minutes each; "
+                        "the code diff needs it) even when the tvm image is built")
     p.add_argument("--force", nargs="?", const="*", action="append", metavar="STAGE", default=None,
                    help="recompute instead of reusing the stage cache: --force for every stage, --force STAGE "
                         "(repeatable) for one of: " + ", ".join(graph.cached_stages()))
@@ -75,7 +78,8 @@ def run(args) -> int:
                   options=Options(limit=args.limit, backends=tuple(args.backends or cfg.sim.backends),
                                   dut="sim" if args.backends else args.dut,
                                   energy_firmware=getattr(args, "energy_firmware", False),
-                                  estimate=not getattr(args, "no_estimate", False)),
+                                  estimate=not getattr(args, "no_estimate", False),
+                                  compile=not getattr(args, "no_compile", False)),
                   network=Network.probe(args.offline))
     s = Session(req, cache=cache, progress=progress)
     interrupted = False

@@ -5,11 +5,16 @@ from __future__ import annotations
 from bundle.pipeline.chain import ChainStage
 from bundle.pipeline.outputs import Compiled
 
+NOT_SELECTED = "not selected (--no-compile)"
+
 
 class Compile(ChainStage):
     name = "compile"
     image = "tvm"
     code = ("bundle/toolchain", "bundle/data/compile.yaml", "bundle/engine")
+
+    def blocked(self, req, s) -> str | None:
+        return None if req.options.compile else NOT_SELECTED
 
     def key(self, req, s, configs: list, image_id: str) -> dict:
         """The tvm image (its id covers TVM and its build), the configurations, the models they

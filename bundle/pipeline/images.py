@@ -29,7 +29,10 @@ class BuildImages(Stage):
         built = {}
         for target, plan in plans.items():
             if target == "tvm" and plan.buildable:
-                plan = plans[target] = _tvm_image(req, engine, plan)
+                # only the compile stage runs in it: not picked up (nor assembled) without it
+                unused = "not needed: the compile stage was not selected (--no-compile)"
+                plan = plans[target] = _tvm_image(req, engine, plan) if req.options.compile else \
+                    replace(plan, buildable=False, reason=unused)
             if not plan.buildable:
                 s.notes.append(f"image {target}: not built: {plan.reason}")
                 continue

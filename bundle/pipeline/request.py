@@ -58,6 +58,7 @@ class Options:
     dut: str = "auto"                      # auto (board, else host, else sim), qemu (host's place) or sim
     energy_firmware: bool = False          # also build energy-mode firmware (-DENERGY_MODE=1)
     estimate: bool = True                  # the estimate stage (latency under the timing model)
+    compile: bool = True                   # the compile stage (TVM in the tvm image), and so codediff
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,15 @@ def test_networked_host_with_images_and_a_board(tmp_path):
     assert not flash["runnable"] and "nrfjprog" in flash["reason"]
 
 
+def test_no_compile_leaves_out_compile_and_codediff_with_the_tvm_image_built(tmp_path):
+    ctx = _ctx(tmp_path, compile=False, reachable=frozenset({"pypi", "debian", "github"}),
+               images=Images({"runner": object(), "tvm": object(), "zephyr": object()}, {}))
+    by = {s["name"]: s for s in plan(ctx, docker=True)["stages"]}
+    assert not by["compile"]["runnable"] and by["compile"]["reason"] == "not selected (--no-compile)"
+    assert by["codediff"]["reason"] == "needs the output of stage(s) compile, which did not run"
+    assert by["code"]["runnable"] and by["run"]["runnable"]
+
+
 def test_a_mirror_makes_the_code_stage_runnable_offline(tmp_path):
     (tmp_path / "mirror").mkdir()
     ctx = _ctx(tmp_path, offline=True, block="offline run (--offline)", mirror=tmp_path / "mirror")
