@@ -21,8 +21,8 @@
 bload and the KWS run are measured twice: as the host is, then with a CPU-bound process
 at normal priority beside them (`with_cpu_hog_*`); kws_accuracy_over_limit is the run time
 over the protocol limit (1.03: 3 % above it). In both cases the runner's thread and the
-software DUT run at SCHED_FIFO 1, on one CPU, where permitted (`pacing` says what they got;
-bundle/scheduling.py): the figures are about the runner's send/acknowledge loop, and the
+software DUT run at SCHED_FIFO 1, on one CPU, with every CPU kept out of halt by a SCHED_IDLE
+loop, where permitted (`pacing` says what they got; bundle/scheduling.py): the figures are about the runner's send/acknowledge loop, and the
 emulated wire stands for a board, which a loaded host does not slow down. The loader is not
 niced. `*_normal_priority` repeats the bload figure without that (SCHED_OTHER, nice 0, with
 the short slice every link asks for), for comparison. The 1-minute load average at the start

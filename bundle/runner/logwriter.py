@@ -51,15 +51,20 @@ class LogWriter:
     def size(self) -> int:
         return self.path.stat().st_size if self.path.is_file() else 0
 
-    def write(self, lines: list[str], final: bool = False) -> None:
-        """Append lines in one write ending in LF (the final block without it)."""
+    def write(self, lines: list[str], final: bool = False, sync: bool = True) -> None:
+        """Append lines in one write ending in LF (the final block without it).
+
+        sync=False for a block the journal already holds on disk: a block lost with the page
+        cache is replayed from run.jsonl, so the log's own fsync would buy nothing for it
+        (and costs 0.7 ms per stimulus, 0.3 % of a 115200-baud KWS run)."""
         if not lines:
             return
         lead = "\n" if self.size() and not _ends_with_newline(self.path) else ""
         with writing(self.path, RESUME_HINT), open(self.path, "a", encoding="utf-8") as fh:
             fh.write(lead + "\n".join(lines) + ("" if final else "\n"))
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
 
     def emit(self, source: str, message: str) -> None:
         self.write([self.line(source, message)])

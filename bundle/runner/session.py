@@ -12,7 +12,8 @@ and retried after a `name%` resynchronisation, up to `retries` times. The sideca
 record is written before the log block; a resumed run re-appends the block of any
 record the log lacks, then skips every stimulus the sidecar holds. So no result
 is lost or written twice, and the log's `m-lap-us` lines keep their pairing. A
-write torn by a crash or a full disk is cut back first (logwriter.repair_log).
+write torn by a crash or a full disk is cut back first (logwriter.repair_log). Those writes
+happen on a thread of their own (bundle.runner.recorder), beside the next stimulus.
 
 Before that, the run folder is claimed (bundle.runner.rundir: owner record and lock),
 and the stimuli are planned and checked (bundle.runner.stimuli: the labels' file names stay
@@ -32,6 +33,7 @@ from bundle.catalogue import DATASETS as DATASET
 from bundle.errors import ConfigError, DutError, PortGone, UsageError
 from bundle.runner.logwriter import (Journal, LogWriter, accuracy_lines, performance_lines, repair_log,
                                      write_results)
+from bundle.runner.recorder import Recorder
 from bundle.runner.rundir import claim, run_owner
 from bundle.runner.stimuli import Stimulus, plan_stimuli, read_stimulus, stimuli_manifest
 from bundle.runner.protocol import (MAX_CHUNK_BYTES, DutClient, Link, ReplyFault,
@@ -76,10 +78,10 @@ class RunResult:
 
 # -- the session -----------------------------------------------------------------------
 class Session:
-    def __init__(self, client: DutClient, logw: LogWriter, journal: Journal, settings: RunSettings):
+    def __init__(self, client: DutClient, logw: LogWriter, recorder: Recorder, settings: RunSettings):
         self.dut = client
-        self.logw = logw
-        self.journal = journal
+        self.logw = logw                  # stamps and lines; every write goes through the recorder
+        self.recorder = recorder
         self.s = settings
         self.step = 0
         self.acc = 0
@@ -119,8 +121,8 @@ class Session:
                "runMode": "multi" if s.mode == "accuracy" else "bmark", "model": DATASET[s.benchmark]}
         out += [L("parser", f"m-bm-cfg-name[{CODE}]-key[{k}]-val[{v}]") for k, v in cfg.items()]
         out.append(L("parser", "m-ready-finished[bm]"))
-        self.logw.write(out)
-        self.logw.write(self._resync_lines())
+        self.recorder.write(out)
+        self.recorder.write(self._resync_lines())
         self._dut_step("dut profile", self._profile)
         self._dut_step("dut timestamp", lambda: self.dut.timestamp()[1])
 
@@ -131,7 +133,7 @@ class Session:
             out += self._dut_lines(fn()) + [self.logw.line("dut", "m-ready")]
 
         _, block, _ = self._retrying(cmd, attempt, [])
-        self.logw.write(block)
+        self.recorder.write(block)
 
     def _profile(self) -> list[RxLine]:
         model, lines = self.dut.profile()
@@ -149,7 +151,7 @@ class Session:
 
     def trailer(self, session_id: str) -> None:
         L = self.logw.line
-        self.logw.write([L("sequencer", "m-sequencer-stop"), L("session", f"m-session-stop-id[{session_id}]"),
+        self.recorder.write([L("sequencer", "m-sequencer-stop"), L("session", f"m-session-stop-id[{session_id}]"),
                          L("session", f"Saved this run to session ID {session_id}")], final=True)
 
     # -- stimuli -------------------------------------------------------------------------
@@ -163,9 +165,7 @@ class Session:
             block += self._discarded(unsolicited)
         record, block, attempt = self._retrying(stim.key, lambda out: self._attempt(stim, out), block)
         record["attempts"] = attempt
-        record["log_at"] = self.logw.size()    # where its block starts: a torn log is cut back here
-        self.journal.append(record)
-        self.logw.write(block)
+        self.recorder.record(record, block)
         return record
 
     def _retrying(self, key: str, attempt_fn, block: list[str]) -> tuple[object, list[str], int]:
@@ -185,7 +185,7 @@ class Session:
                 block.append(self._runner(f"m-fault-[{key}]-attempt[{attempt}]-"
                                           f"kind[{type(err).__name__}]-[{err.message}]"))
                 if attempt > self.s.retries:
-                    self.logw.write(block)
+                    self.recorder.write(block)
                     raise DutError(f"{key}: failed {attempt} times, last: {err.message}",
                                    hint="the link is unreliable: check the cable and baud rate, "
                                         "or raise --retries; rerun with the same --out to resume") from None
@@ -195,7 +195,7 @@ class Session:
             except PortGone as err:
                 block += [self._as_runner(x) for x in attempt_lines]
                 block.append(self._runner(f"m-port-gone-[{key}]-[{err.message}]"))
-                self.logw.write(block)
+                self.recorder.write(block)
                 raise
             return result, block + attempt_lines, attempt
         raise AssertionError("unreachable")
@@ -235,7 +235,7 @@ class Session:
         in_log = {f"{o.file}@{o.offset}" for o in parse_log(self.logw.path).outputs}
         missing = [r for r in records if r["key"] not in in_log]
         for r in missing:
-            self.logw.write([self._runner(f"m-replayed-[{r['key']}]-from[run.jsonl]")] + r["block"])
+            self.recorder.write([self._runner(f"m-replayed-[{r['key']}]-from[run.jsonl]")] + r["block"])
 
 
 
@@ -292,14 +292,15 @@ def _converse(port_url: str, s: RunSettings, logw: LogWriter, journal: Journal, 
     """The DUT part of a run: header (or resume), every stimulus not done, trailer; the faults recovered."""
     done = {r["key"] for r in records}
     link = Link.open(port_url, baud)
+    recorder = Recorder(journal, logw)
     try:
-        session = Session(DutClient(link, s.command_timeout_s, s.chunk_bytes), logw, journal, s)
+        session = Session(DutClient(link, s.command_timeout_s, s.chunk_bytes), logw, recorder, s)
         if logw.resumed:
             if cut:
-                logw.write([session._runner(f"m-log-repaired-[cut {cut} bytes of a torn write]")])
+                recorder.write([session._runner(f"m-log-repaired-[cut {cut} bytes of a torn write]")])
             session.replay_missing(records)
-            logw.write([session._runner(f"m-resume-[{len(done)} of {len(stimuli)} done]")])
-            logw.write(session._resync_lines())
+            recorder.write([session._runner(f"m-resume-[{len(done)} of {len(stimuli)} done]")])
+            recorder.write(session._resync_lines())
             session._profile()
             session.step, session.acc = _sequencer_state(records)
         else:
@@ -312,7 +313,10 @@ def _converse(port_url: str, s: RunSettings, logw: LogWriter, journal: Journal, 
                 progress(i, len(stimuli), session.faults)
         session.trailer(session_id)
     finally:
-        link.close()
+        try:
+            recorder.close()          # every completed stimulus is written, also on the way out
+        finally:
+            link.close()
     return session.faults
 
 

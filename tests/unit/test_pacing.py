@@ -190,7 +190,8 @@ def test_paced_restores_the_thread_policy():
         assert how.startswith("SCHED_FIFO 1") or "SCHED_FIFO refused" in how
         if how.startswith("SCHED_FIFO 1 on CPU"):
             # the runner and the DUT process it starts share one CPU
-            assert os.sched_getaffinity(0) == {max(cpus)} and how.endswith(f"CPU {max(cpus)}")
+            assert os.sched_getaffinity(0) == {max(cpus)} and f"on CPU {max(cpus)}" in how
+            assert how.endswith(f"CPUs {','.join(map(str, sorted(cpus)))} polling when idle")
     assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
     assert os.sched_getaffinity(0) == cpus
     assert scheduling.pace(False) in ("short slice", "normal")
@@ -221,3 +222,56 @@ def test_emulated_wire_never_ends_a_wait_early():
         target = time.monotonic() + delay
         sim._sleep_until(target)
         assert time.monotonic() >= target
+
+
+def _children(pid: int) -> set[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    return {int(x) for x in open(path).read().split()} if os.path.exists(path) else set()
+
+
+def test_idle_polling_runs_one_sched_idle_loop_per_cpu_and_stops_them():
+    from bundle import scheduling
+
+    cpus = os.sched_getaffinity(0)
+    before = _children(os.getpid())
+    with scheduling.idle_polling(cpus) as polled:
+        assert polled == sorted(cpus)
+        pollers = _children(os.getpid()) - before
+        assert len(pollers) == len(cpus)
+        deadline = time.monotonic() + 10      # each sets its own policy and CPU once started
+        while time.monotonic() < deadline and not all(
+                os.sched_getscheduler(p) == os.SCHED_IDLE for p in pollers):
+            time.sleep(0.01)
+        assert all(os.sched_getscheduler(p) == os.SCHED_IDLE for p in pollers)
+        assert sorted(next(iter(os.sched_getaffinity(p))) for p in pollers) == sorted(cpus)
+    assert not (_children(os.getpid()) & pollers)    # killed and reaped
+
+
+def test_a_poller_ends_with_the_thread_that_started_it():
+    """PR_SET_PDEATHSIG: a runner killed outright leaves no busy loop behind."""
+    import subprocess
+    import sys
+
+    code = ("import os, time; from bundle import scheduling\n"
+            "with scheduling.idle_polling({0}):\n"
+            "    print(open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read(), flush=True)\n"
+            "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pollers = [int(x) for x in proc.stdout.readline().split()]
+        assert len(pollers) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(pollers[0]):
+        time.sleep(0.02)
+    assert not _alive(pollers[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
