@@ -26,7 +26,8 @@ loop, where permitted (`pacing` says what they got; bundle/scheduling.py): the f
 emulated wire stands for a board, which a loaded host does not slow down. The loader is not
 niced. `*_normal_priority` repeats the bload figure without that (SCHED_OTHER, nice 0, with
 the short slice every link asks for), for comparison. The 1-minute load average at the start
-of each case says how busy the host was: on a shared machine these are figures, not pass/fail
+of each case says how busy the host was (the first case's SCHED_IDLE loops still count in the
+second case's figure, as runnable tasks do): on a shared machine these are figures, not pass/fail
 thresholds.
 """
 from __future__ import annotations
