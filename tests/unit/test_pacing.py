@@ -253,7 +253,7 @@ def test_a_poller_ends_with_the_thread_that_started_it():
     import sys
 
     code = ("import os, time; from bundle import scheduling\n"
-            "with scheduling.idle_polling({0}):\n"
+            "with scheduling.idle_polling({min(os.sched_getaffinity(0))}):\n"
             "    print(open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read(), flush=True)\n"
             "    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
