@@ -18,7 +18,6 @@ other file it reads.
 """
 from __future__ import annotations
 
-import ast
 import functools
 import re
 from pathlib import Path
@@ -28,6 +27,13 @@ DATA = "bundle/data"      # the packaged data files, named by their file name wh
 # A module named in a string: "bundle.models.litert:LiteRTBackend", "bundle.dut.sim".
 _NAMED = re.compile(r"^bundle(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$")
 _FILE_NAME = re.compile(r"^[\w-]+\.(yaml|yml|json|csv|txt)$")
+# Import statements, read from the text (an AST of every module costs a second per process,
+# a warm reproduce takes four): at the start of a line, at module level or inside a function,
+# a parenthesised or backslash-continued name list included. One in a docstring only adds a
+# file to a key; tests/unit/test_codedeps.py checks nothing the AST sees is missed.
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+((?:[^\n\\]|\\\n)*)", re.M)
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|(?:[^\n\\]|\\\n)*)", re.M)
+_STRING = re.compile(r"""["']([\w.:-]+)["']""")
 
 
 def listed_files(repo: Path, part: str) -> list[Path]:
@@ -41,10 +47,11 @@ def listed_files(repo: Path, part: str) -> list[Path]:
 
 def closure(repo: Path, parts: tuple[str, ...]) -> list[Path]:
     """The listed files and the bundle modules they import, transitively, sorted."""
+    modules = _module_index(repo)
     files = {f for part in parts for f in listed_files(repo, part)}
     todo = [f for f in files if f.suffix == ".py"]
     while todo:
-        for found in _imported_files(repo, todo.pop()):
+        for found in _imported_files(repo, modules, todo.pop()):
             if found not in files:
                 files.add(found)
                 if found.suffix == ".py":
@@ -52,14 +59,21 @@ def closure(repo: Path, parts: tuple[str, ...]) -> list[Path]:
     return sorted(files)
 
 
-def _imported_files(repo: Path, path: Path) -> set[Path]:
+@functools.lru_cache(maxsize=None)
+def _module_index(repo: Path) -> dict[str, Path]:
+    """Dotted module name -> its file, for every module of the package (listed once per
+    process, like the code digests)."""
+    return {_module_name(repo, p): p for p in listed_files(repo, PACKAGE) if p.suffix == ".py"}
+
+
+def _imported_files(repo: Path, modules: dict[str, Path], path: Path) -> set[Path]:
     """The bundle files a module imports (its own packages' __init__.py too: they run before
     it), and the data files it names."""
     stat, name = path.stat(), _module_name(repo, path)
-    modules, names = _references(path, name, stat.st_mtime_ns, stat.st_size)
+    imported, names = _references(path, name, stat.st_mtime_ns, stat.st_size)
     out = {repo / DATA / n for n in names if (repo / DATA / n).is_file()}
-    for module in modules | {name}:
-        out |= _module_files(repo, module)
+    for module in imported | {name}:
+        out |= _module_files(modules, module)
     return out
 
 
@@ -72,29 +86,31 @@ def _module_name(repo: Path, path: Path) -> str:
 def _references(path: Path, module: str, mtime_ns: int, size: int) -> tuple[frozenset[str], frozenset[str]]:
     """(the bundle modules a module imports or names in a registry string, the plain file
     names it mentions, which may be data files). Candidates only: `from a import b` gives
-    both a.b (if b is a module) and a. Parsed once per process and file version (the
-    stages' lists share most of their modules)."""
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError):
-        return frozenset(), frozenset()     # not ours to judge here: its bytes are in the digest all the same
+    both a.b (if b is a module) and a. Read once per process and file version (the stages'
+    lists share most of their modules)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
     is_package = path.name == "__init__.py"
     modules: set[str] = set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = _absolute(node.module, node.level, module, is_package)
-            if base:
-                modules.add(base)
-                modules.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if _NAMED.match(node.value):
-                modules.add(node.value.split(":")[0])
-            elif _FILE_NAME.match(node.value):
-                names.add(node.value)
-    return frozenset(m for m in modules if m == PACKAGE or m.startswith(PACKAGE + ".")), frozenset(names)
+    for match in _IMPORT.finditer(text):
+        modules.update(_names(match.group(1)))
+    for match in _FROM.finditer(text):
+        dotted = match.group(1)
+        base = _absolute(dotted.lstrip(".") or None, len(dotted) - len(dotted.lstrip(".")), module, is_package)
+        if base:
+            modules.add(base)
+            modules.update(f"{base}.{n}" for n in _names(match.group(2)) if n != "*")
+    strings = [m.group(1) for m in _STRING.finditer(text)]
+    modules.update(v.split(":")[0] for v in strings if _NAMED.match(v))
+    return (frozenset(m for m in modules if m == PACKAGE or m.startswith(PACKAGE + ".")),
+            frozenset(v for v in strings if _FILE_NAME.match(v)))
+
+
+def _names(listed: str) -> list[str]:
+    """The names of an import's list: `a.b as c, d` -> a.b, d (parentheses, continuation
+    lines, comments and a `;` ending the statement dropped)."""
+    listed = re.sub(r"#[^\n]*", "", listed).split(";")[0]
+    listed = listed.replace("\\\n", " ").replace("(", " ").replace(")", " ")
+    return [item.split()[0] for item in listed.split(",") if item.split()]
 
 
 def _absolute(module: str | None, level: int, importer: str, is_package: bool) -> str | None:
@@ -107,17 +123,9 @@ def _absolute(module: str | None, level: int, importer: str, is_package: bool) -
     return ".".join(base + ([module] if module else []))
 
 
-def _module_files(repo: Path, name: str) -> set[Path]:
+def _module_files(modules: dict[str, Path], name: str) -> set[Path]:
     """The files importing `name` runs: each package's __init__.py on the way and the module;
     the prefixes that exist when the last part is a name inside a module, not a module."""
-    found, parts = set(), name.split(".")
-    for i in range(1, len(parts) + 1):
-        base = repo.joinpath(*parts[:i])
-        if (base / "__init__.py").is_file():
-            found.add(base / "__init__.py")
-        elif base.with_suffix(".py").is_file():
-            found.add(base.with_suffix(".py"))
-            break            # what follows names something inside this module
-        else:
-            break
-    return found
+    parts = name.split(".")
+    prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {modules[p] for p in prefixes if p in modules}

@@ -2,9 +2,15 @@
 into a stage's key, and which it leaves out."""
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
-from bundle.codedeps import closure
+import pytest
+
+from bundle.codedeps import _module_name, _references, closure
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -50,6 +56,47 @@ def test_a_listed_folder_brings_all_its_files_and_a_computed_name_is_not_followe
     assert _names(root, "bundle/native") == {"bundle/native/src/shim.c"}
 
 
+def test_every_import_form_is_read(tmp_path):
+    root = _package(tmp_path, {
+        "bundle/stage.py": "import os, bundle.a as first  # a comment\n"
+                           "from bundle.b import (\n    x,  # why\n    y as z,\n)\n"
+                           "from bundle.c import p, \\\n    q\n"
+                           "def f():\n    from . import d; return d\n",
+        **{f"bundle/{m}.py": "" for m in ("a", "b", "d")},
+        "bundle/c/__init__.py": "", "bundle/c/q.py": "", "bundle/c/r.py": "",
+    })
+    assert _names(root, "bundle/stage.py") == {
+        "bundle/__init__.py", "bundle/stage.py", "bundle/a.py", "bundle/b.py", "bundle/c/__init__.py",
+        "bundle/c/q.py", "bundle/d.py"}
+
+
 def test_a_file_that_does_not_parse_is_still_keyed_by_its_bytes(tmp_path):
     root = _package(tmp_path, {"bundle/broken.py": "def (:\n"})
     assert _names(root, "bundle/broken.py") == {"bundle/__init__.py", "bundle/broken.py"}
+
+
+def _ast_imports(path: Path, module: str) -> set[str]:
+    """What the AST sees a module import (and name in a registry string), as an independent
+    reference for the text reading the keys use."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found |= {base} | {f"{base}.{a.name}" for a in node.names if a.name != "*"}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and re.fullmatch(r"bundle(\.\w+)+(:\w+)?", node.value):
+            found.add(node.value.split(":")[0])
+    return {n for n in found if n == "bundle" or n.startswith("bundle.")}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "bundle").rglob("*.py")), ids=lambda p: p.relative_to(REPO).as_posix())
+def test_the_text_reading_misses_no_import_the_ast_sees(path):
+    stat, module = path.stat(), _module_name(REPO, path)
+    modules, _ = _references(path, module, stat.st_mtime_ns, stat.st_size)
+    assert not _ast_imports(path, module) - modules
