@@ -10,7 +10,8 @@ re-runs a DUT.
 
 Followed: `import bundle.x`, `from bundle.x import y` (y a module or a name in bundle.x),
 relative imports, at module level or inside functions, the packages' `__init__.py` on the way,
-and registries that name a module in a string ("bundle.dut.sim:SimDut"). Not followed: a
+and registries that name a module in a string (the DUT kinds' and model backends':
+`<dotted module>:<class>`). Not followed: a
 module name computed at run time (`import_module(f"bundle.commands.{name}")`): a stage that
 loads code that way lists its package itself. Data files: a string that is the name of a
 file in bundle/data/ (`load_yaml(path, "builds.yaml")`) brings that file; a stage lists any
@@ -24,7 +25,8 @@ from pathlib import Path
 
 PACKAGE = "bundle"
 DATA = "bundle/data"      # the packaged data files, named by their file name where they are read
-# A module named in a string: "bundle.models.litert:LiteRTBackend", "bundle.dut.sim".
+# A module named in a string, as the registries do (`<dotted module>:<class>`). (No real
+# module is quoted in this file: every stage's key reads it.)
 _NAMED = re.compile(r"^bundle(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$")
 _FILE_NAME = re.compile(r"^[\w-]+\.(yaml|yml|json|csv|txt)$")
 # Import statements, read from the text (an AST of every module costs a second per process,

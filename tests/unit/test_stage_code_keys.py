@@ -75,10 +75,26 @@ def test_a_change_the_runs_read_re_runs_them(repo, changed, rerun):
     assert {k for k in before if after[k] != before[k] and k != "figures"} == rerun
 
 
+def _files(stage) -> set[str]:
+    return {p.relative_to(REPO).as_posix() for p in closure(REPO, stage.code)}
+
+
 def test_no_run_or_latency_key_reads_the_report():
     for stage in (RunBenchmarks, QemuLatency):
-        files = {p.relative_to(REPO).as_posix() for p in closure(REPO, stage.code)}
-        assert not [f for f in files if f.startswith("bundle/report/") or f.endswith("/reproduce.py")], stage.name
+        assert not [f for f in _files(stage) if f.startswith("bundle/report/") or f.endswith("/reproduce.py")]
+
+
+def test_the_stages_that_run_no_dut_are_not_keyed_by_the_duts():
+    """Every stage's key reads the key-making modules (stagecache, stagekeys, codedeps): they
+    must not bring the DUTs into the keys of the stages that never start one."""
+    from bundle.pipeline.codediff import Codediff
+    from bundle.pipeline.compile import Compile
+    from bundle.pipeline.recompute import Recompute
+
+    for stage in (Recompute, Compile, Codediff):
+        files = _files(stage)
+        assert "bundle/codedeps.py" in files and "bundle/scheduling.py" not in files
+        assert not [f for f in files if f.startswith(("bundle/dut/", "bundle/models/", "bundle/runner/"))]
 
 
 def test_the_runner_image_tag_is_not_in_the_run_key(tmp_path):
