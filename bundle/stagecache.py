@@ -1,8 +1,8 @@
 """Stage cache: a stage's result, keyed by the digest of everything it reads.
 
 A key is the SHA-256 of a JSON document of the stage's inputs: the lock entries it reads
-(their SHA-256s), the source files of the code it runs, its configuration and options, and
-the DUT build. `<root>/<stage>/<key>/` holds `result.json` and, for stages that write files,
+(their SHA-256s), the source files of the code it runs (its entry points and every bundle
+module they import: `code_digest`), its configuration and options, and the DUT build. `<root>/<stage>/<key>/` holds `result.json` and, for stages that write files,
 a `files/` copy of them. A hit copies the files into the new run folder (which is ours) and
 returns the result; a re-run with nothing changed therefore redoes no run, and changing one
 input changes only the keys that include it.
@@ -43,18 +43,22 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
 def code_digest(*parts: str) -> str:
-    """The source of the code a stage runs: files under these package-relative paths (read
-    once per process: a run's keys all see the code it was started with)."""
+    """The source of the code a stage runs: the files under these package-relative paths and
+    every bundle module and data file they import (bundle/codedeps.py), so that a stage lists
+    its entry points and its key still follows every helper they reach. Read once per
+    process: a run's keys all see the code it was started with."""
+    return _code_digest(parts, REPO)
+
+
+@functools.lru_cache(maxsize=None)
+def _code_digest(parts: tuple[str, ...], repo: Path) -> str:
+    from bundle.codedeps import closure
+
     h = hashlib.sha256()
-    for part in parts:
-        base = REPO / part
-        files = [base] if base.is_file() else sorted(
-            p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-        for path in files:
-            h.update(path.relative_to(REPO).as_posix().encode() + b"\0")
-            h.update(path.read_bytes())
+    for path in closure(repo, parts):
+        h.update(path.relative_to(repo).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

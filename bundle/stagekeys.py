@@ -1,6 +1,11 @@
 """What stage-cache keys are made of, shared by the stages that declare their keys
 (bundle/pipeline/*: each stage's `key`) and the report's figures (bundle/report/html.py).
 
+Code is keyed by its source (bundle.stagecache.code_digest: a stage's entry points and what
+they import), never by a Docker image tag that hashes all of bundle/: a change only the report
+reads would otherwise re-run every DUT. An image's id keys a stage only when the image holds
+what the bundle's sources do not (the tvm image: TVM built from source, for compile).
+
 The lock entries stand for the files they pin (the fetch stage has verified every file
 against them), so a key needs no re-hashing of the published tree or the stimuli. A run
 folder restored from, or stored in, the stage cache is named by its cache key (its content
@@ -45,6 +50,20 @@ def stimuli_identity(benchmark: str, prepared: Path | None) -> dict:
     if prepared:
         return {"prepared": tree_digest(Path(prepared))}
     return lock_entries(f"datasets/{DATASETS[benchmark]}/")
+
+
+# The pins of the Python environments a run executes in: this process's venv (the software
+# DUT's model runtimes, the runner on the local engine, the in-process QEMU runs) and the
+# runner image's. A runtime upgrade changes a DUT's numbers without changing a source file.
+PYTHON_LOCKS = ("requirements.lock", "requirements-runner.lock")
+
+
+@functools.lru_cache(maxsize=1)
+def python_env() -> dict[str, str | None]:
+    """Each Python lock file's SHA-256 (None where the bundle runs without its repository)."""
+    from bundle.stagecache import REPO, file_digest
+
+    return {name: file_digest(REPO / name) if (REPO / name).is_file() else None for name in PYTHON_LOCKS}
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,6 +3,11 @@
 The build context is assembled here (not by `docker build .`), so the content hash that names
 an image covers exactly the bytes Docker sees: Dockerfile, lock file, pyproject, the bundle
 sources, plus the build arguments. Same inputs, same tag, no rebuild.
+
+The tag names the image, nothing else: it hashes all of bundle/ (the report's modules too),
+so no stage-cache key includes it; a stage is keyed by the sources it runs instead
+(bundle/stagekeys.py), and a report-only change rebuilds the runner image without re-running
+a DUT.
 """
 from __future__ import annotations
 

@@ -12,7 +12,10 @@ class Stage:
     name: str = ""
     image: str | None = None           # the container image it runs in (None: this process)
     needs: tuple[str, ...] = ()        # earlier stages it cannot do without (NOT_RUN otherwise)
-    code: tuple[str, ...] = ()         # package paths its stage-cache key reads (cached stages only)
+    # Cached stages: the entry points of the code its stage-cache key reads (its own module,
+    # what it runs in a container, files it reads by path); the bundle modules and data files
+    # they import come with them (bundle/codedeps.py), the modules they do not import stay out.
+    code: tuple[str, ...] = ()
     hint: str | None = None            # said with the reason when it cannot run
     recorded: bool = True              # a stage record in stages.jsonl (the report is not)
 

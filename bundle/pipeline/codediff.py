@@ -19,9 +19,7 @@ OUTPUTS = ("toolchain/codediff.jsonl", "toolchain/codediff", "code")   # under t
 class Codediff(ChainStage):
     name = "codediff"
     inputs_from = ("code", "compile")
-    code = ("bundle/toolchain/codediff.py", "bundle/toolchain/regenerated.py", "bundle/toolchain/compile_config.py",
-            "bundle/toolchain/compile.py",
-            "bundle/catalogue.py", "bundle/data/compile.yaml")
+    code = ("bundle/pipeline/codediff.py",)   # its imports follow (bundle/codedeps.py)
 
     def key(self, req, s) -> dict:
         from bundle.stagecache import code_digest

@@ -11,7 +11,9 @@ NOT_SELECTED = "not selected (--no-compile)"
 class Compile(ChainStage):
     name = "compile"
     image = "tvm"
-    code = ("bundle/toolchain", "bundle/data/compile.yaml", "bundle/engine")
+    # This module, the script it runs in the tvm image and the engine that runs it; their
+    # imports follow (bundle/codedeps.py). How the image is built is in its id (`key`).
+    code = ("bundle/pipeline/compile.py", "bundle/toolchain/tvm_compile.py", "bundle/engine")
 
     def blocked(self, req, s) -> str | None:
         return None if req.options.compile else NOT_SELECTED

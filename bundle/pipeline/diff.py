@@ -17,10 +17,7 @@ class Diffed(Rows):
 class DiffRuns(Stage):
     name = "diff"
     needs = ("run",)
-    code = ("bundle/diff.py", "bundle/diff_published.py", "bundle/published", "bundle/scoring.py", "bundle/catalogue.py",
-            "bundle/eembc.py", "bundle/datafile.py", "bundle/data/policy.yaml", "bundle/data/benchmarks.yaml",
-            "bundle/errors.py", "bundle/dut/base.py", "bundle/dut/board.py", "bundle/dut/host.py", "bundle/dut/qemu.py",
-            "bundle/dut/sim.py")
+    code = ("bundle/pipeline/diff.py",)   # its imports follow (bundle/codedeps.py)
 
     def key(self, req, s) -> dict:
         """The run folders (by what fixes their content) and the published tree."""

@@ -30,8 +30,9 @@ def _specs() -> list:
 class Estimate(Stage):
     name = "estimate"
     needs = ("fetch",)
-    code = ("bundle/estimate", "bundle/dut", "bundle/data", "bundle/published", "bundle/fetch",
-            "bundle/toolchain/compile_config.py", "bundle/catalogue.py", "bundle/datafile.py")
+    # This module and the C sources the estimated programs are built from; their imports
+    # follow (bundle/codedeps.py).
+    code = ("bundle/pipeline/estimate.py", "bundle/dut/native")
 
     def why_not(self, req, s) -> str | None:
         return None if req.options.estimate else NOT_SELECTED

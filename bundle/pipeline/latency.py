@@ -27,9 +27,9 @@ class QemuLatency(Stage):
     name = "latency"
     needs = ("fetch",)
     hint = "make deps installs the cross compiler and QEMU"
-    code = ("bundle/dut", "bundle/runner", "bundle/commands/run.py", "bundle/published", "bundle/scoring.py",
-            "bundle/submission_builds.py", "bundle/catalogue.py", "bundle/eembc.py", "bundle/datafile.py", "bundle/data",
-            "bundle/fetch", "bundle/stimuli", "bundle/errors.py")
+    # This module (it runs the runner and the qemu DUT in this process) and the C sources the
+    # qemu programs are built from; their imports follow (bundle/codedeps.py).
+    code = ("bundle/pipeline/latency.py", "bundle/dut/native")
 
     def why_not(self, req, s) -> str | None:
         if req.port:
@@ -48,14 +48,15 @@ class QemuLatency(Stage):
 
     def key(self, req, s, builds: list[str]) -> dict:
         """The QEMU performance runs: the builds, their pinned code and results, the inputs each
-        benchmark loads, and the cross compiler and QEMU that build and run them."""
+        benchmark loads, the cross compiler and QEMU that build and run them, and the Python
+        packages of this process, which runs the runner."""
         from bundle.fetch.lock import load_lock
         from bundle.stagecache import code_digest
-        from bundle.stagekeys import lock_entries, stimuli_identity, tool_version
+        from bundle.stagekeys import lock_entries, python_env, stimuli_identity, tool_version
 
         toolchain = load_lock().toolchain
         benchmarks = sorted({b.rsplit("/", 1)[-1] for b in builds})
-        return {"code": code_digest(*self.code), "builds": builds,
+        return {"code": code_digest(*self.code), "python": python_env(), "builds": builds,
                 "pins": {k: toolchain.get(k) for k in sorted(toolchain)}, "published": lock_entries("published/"),
                 "stimuli": {b: stimuli_identity(b, s.stimuli.get(b)) for b in benchmarks},
                 "tools": {t: tool_version(t) for t in TOOLS}}

@@ -15,9 +15,7 @@ class Recomputed(Rows):
 class Recompute(Stage):
     name = "published-recompute"
     needs = ("fetch",)
-    code = ("bundle/published", "bundle/scoring.py", "bundle/diff.py", "bundle/diff_published.py", "bundle/catalogue.py",
-            "bundle/eembc.py", "bundle/datafile.py", "bundle/data/policy.yaml", "bundle/data/benchmarks.yaml",
-            "bundle/data/layouts.yaml", "bundle/errors.py")
+    code = ("bundle/pipeline/recompute.py",)   # its imports follow (bundle/codedeps.py)
 
     def key(self, req, s) -> dict:
         from bundle.stagecache import code_digest

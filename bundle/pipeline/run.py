@@ -31,9 +31,13 @@ class RunBenchmarks(Stage):
     name = "run"
     image = "runner"
     needs = ("fetch",)
-    code = ("bundle/runner", "bundle/dut", "bundle/models", "bundle/published", "bundle/scoring.py",
-            "bundle/submission_builds.py", "bundle/catalogue.py", "bundle/eembc.py", "bundle/datafile.py", "bundle/data",
-            "bundle/toolchain/containers.py", "bundle/engine", "bundle/errors.py", "bundle/fetch")
+    # What a run executes, by its entry points (their imports follow: bundle/codedeps.py): this
+    # module (the DUT chosen and started here, the run spec), the command the runner runs in
+    # its container or on this host (`python -m bundle run`), and the C sources the host and
+    # qemu DUT programs are built from. Not the runner image's tag: it hashes all of bundle/,
+    # the report's modules too, which no run executes (see `key`).
+    code = ("bundle/pipeline/run.py", "bundle/__main__.py", "bundle/cli.py", "bundle/commands/run.py",
+            "bundle/dut/native")
 
     def plan_note(self, req, s) -> str:
         where = ("on an emulated Cortex-M4F (qemu DUT" if req.options.dut == "qemu" else "on this host (host DUT")
@@ -79,15 +83,18 @@ class RunBenchmarks(Stage):
 
     def key(self, req, s, label: str, backend: str | None, benchmark: str, mode: str, dut: dict) -> dict:
         """One run: the DUT (backend and model, or the host program's digest), its stimuli, the
-        iteration counts, limit and pacing, and the runner's code."""
+        iteration counts, limit and pacing, the runner's code and the Python packages it runs
+        with. The engine and the runner image are not in it: the image holds the same bundle
+        sources `code` reads (it is built from them in this reproduce) plus the pinned packages
+        `python_env` reads, and a report-only change, which rebuilds it, re-runs no DUT."""
         from dataclasses import asdict
 
         from bundle.submission_builds import MODELS, iterations
         from bundle.stagecache import code_digest
-        from bundle.stagekeys import lock_entries, stimuli_identity
+        from bundle.stagekeys import lock_entries, python_env, stimuli_identity
 
-        return {"code": code_digest(*self.code), "label": label, "backend": backend, "benchmark": benchmark,
-                "mode": mode, "system": req.system, "iterations": iterations(req.system, benchmark, mode),
+        return {"code": code_digest(*self.code), "python": python_env(), "label": label, "backend": backend,
+                "benchmark": benchmark, "mode": mode, "system": req.system, "iterations": iterations(req.system, benchmark, mode),
                 "limit": req.options.limit if mode == "accuracy" else None, "sim": asdict(req.cfg.sim),
                 "model": lock_entries(f"models/{MODELS[benchmark]}"),
                 "stimuli": stimuli_identity(benchmark, s.stimuli.get(benchmark)), "dut": dut}
