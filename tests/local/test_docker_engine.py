@@ -199,12 +199,12 @@ def test_ctrl_c_removes_the_container(engine, snapshot, tmp_path):
                          mounts=[Mount({str(out)!r}, "/out", False)])
         DockerEngine(base_image={BASE!r}, repo=Path({str(snapshot)!r})).run(spec)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc, session = _driver(driver)
     assert proc.stdout.readline().strip() == "[interrupted] started"
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    _finish(proc)
     assert proc.returncode != 0
-    assert engine.leftover_containers() == []
+    assert _containers_of(engine, session) == []
     assert list(out.iterdir()) == []
 
 
@@ -217,8 +217,38 @@ def test_sigterm_removes_the_container(engine, snapshot):
                          command=["sh", "-c", "echo started; sleep 100"])
         DockerEngine(base_image={BASE!r}, repo=Path({str(snapshot)!r})).run(spec)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc, session = _driver(driver)
     assert proc.stdout.readline().strip() == "[terminated] started"
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    assert engine.leftover_containers() == []
+    _finish(proc)
+    assert _containers_of(engine, session) == []
+
+
+# Each driver is a session of its own, so one test never counts another's container. Removing a
+# container can take tens of seconds on a Docker daemon busy with other builds (seen in CI while
+# a 1.6 GB image was committed beside it): the bound is generous, and a driver that overruns it
+# is killed, not left running into the next test.
+DRIVER_EXIT_S = 120
+
+
+def _driver(code: str) -> tuple[subprocess.Popen, str]:
+    session = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "TINYREPRO_SESSION": session}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env=env), session
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(timeout=DRIVER_EXIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def _containers_of(engine, session: str) -> list[str]:
+    from bundle.engine.docker import SESSION_LABEL, STAGE_LABEL
+
+    return [c.id for c in engine.client.containers.list(
+        all=True, filters={"label": [STAGE_LABEL, f"{SESSION_LABEL}={session}"]})]
