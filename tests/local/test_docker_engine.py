@@ -234,8 +234,10 @@ DRIVER_EXIT_S = 120
 def _driver(code: str) -> tuple[subprocess.Popen, str]:
     session = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "TINYREPRO_SESSION": session}
+    # SIGINT back to its default, as in a terminal: a shell starts a background job (CI launched
+    # with `&`) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env=env), session
+                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)), session
 
 
 def _finish(proc: subprocess.Popen) -> None:
